@@ -1,0 +1,43 @@
+"""The FastAPI application: routers, error mapping, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from postroom import __version__
+from postroom.api.deps import require_token
+from postroom.api.routes import connections, conversations, raw_messages
+from postroom.errors import ConfigurationError, Conflict, InvalidSetting, MailError, NotFound, PostroomError
+from postroom.service import Service
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(
+        title="Postroom",
+        version=__version__,
+        description="Email channel for support teams: connections (mailboxes), conversations, replies.",
+    )
+    app.state.service = service
+    protected = [Depends(require_token)]
+    app.include_router(connections.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(conversations.router, prefix="/api/v1", dependencies=protected)
+    app.include_router(raw_messages.router, prefix="/api/v1", dependencies=protected)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(PostroomError)
+    async def postroom_error(_request: Request, exc: PostroomError) -> JSONResponse:
+        if isinstance(exc, InvalidSetting):
+            return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
+        if isinstance(exc, NotFound):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        if isinstance(exc, Conflict):
+            return JSONResponse({"detail": str(exc)}, status_code=409)
+        if isinstance(exc, ConfigurationError | MailError):
+            return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    return app

@@ -1,0 +1,97 @@
+"""/api/v1/connections: create, read, change, delete, start, stop, logs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from postroom.api.deps import ServiceDep
+from postroom.api.schemas import ConnectionLogOut, ConnectionOut
+from postroom.channels.supervisor import lease_name
+from postroom.helpdesk.connections import ConnectionInput
+from postroom.store.models import ConnectionStatus, Lease, utcnow
+
+router = APIRouter(tags=["connections"])
+
+
+@router.post("/connections", status_code=status.HTTP_201_CREATED, response_model=ConnectionOut)
+def create_connection(body: ConnectionInput, service: ServiceDep) -> dict[str, Any]:
+    with service.db.write() as session:
+        connection = service.connections.create(session, body)
+        return service.connections.view(connection)
+
+
+@router.get("/connections", response_model=list[ConnectionOut])
+def list_connections(service: ServiceDep) -> list[dict[str, Any]]:
+    with service.db.read() as session:
+        return [service.connections.view(c) for c in service.connections.list_all(session)]
+
+
+@router.get("/connections/{connection_id}", response_model=ConnectionOut)
+def get_connection(connection_id: int, service: ServiceDep) -> dict[str, Any]:
+    with service.db.read() as session:
+        return service.connections.view(service.connections.get(session, connection_id))
+
+
+@router.patch("/connections/{connection_id}", response_model=ConnectionOut)
+def update_connection(connection_id: int, body: ConnectionInput, service: ServiceDep) -> dict[str, Any]:
+    with service.db.write() as session:
+        connection = service.connections.update(session, connection_id, body)
+        view = service.connections.view(connection)
+    service.connections_changed()
+    return view
+
+
+@router.delete("/connections/{connection_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_connection(
+    connection_id: int,
+    service: ServiceDep,
+    confirm: Annotated[str, Query(description="The connection's name, to confirm the permanent deletion.")],
+) -> None:
+    with service.db.write() as session:
+        service.connections.delete(session, connection_id, confirm_name=confirm)
+    service.connections_changed()
+
+
+@router.post("/connections/{connection_id}/start", response_model=ConnectionOut)
+def start_connection(connection_id: int, service: ServiceDep) -> dict[str, Any]:
+    """Start: sign in to every mailbox over IMAP and SMTP, then read them (status STARTING → RUNNING or ERROR)."""
+    with service.db.write() as session:
+        connection = service.connections.get(session, connection_id)
+        connection.enabled = True
+        # A new revision makes the worker (re)start it with the settings stored now.
+        connection.revision += 1
+        service.connections.set_status(session, connection, ConnectionStatus.STARTING, "")
+        view = service.connections.view(connection)
+    service.connections_changed()
+    return view
+
+
+@router.post("/connections/{connection_id}/stop", response_model=ConnectionOut)
+def stop_connection(connection_id: int, service: ServiceDep) -> dict[str, Any]:
+    """Stop reading the mailboxes; the worker that runs the connection sets STOPPED when it has stopped."""
+    with service.db.write() as session:
+        connection = service.connections.get(session, connection_id)
+        connection.enabled = False
+        lease = session.get(Lease, lease_name(connection_id))
+        if lease is None or lease.expires_at < utcnow():
+            # No worker runs it, so nobody else will say it stopped.
+            service.connections.set_status(session, connection, ConnectionStatus.STOPPED, "")
+        view = service.connections.view(connection)
+    service.connections_changed()
+    return view
+
+
+@router.get("/connections/{connection_id}/logs", response_model=list[ConnectionLogOut])
+def connection_logs(
+    connection_id: int,
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
+    with service.db.read() as session:
+        rows = service.connections.logs(session, connection_id, limit=limit, before_id=before_id)
+        return [
+            {"id": r.id, "at": r.at.isoformat(), "level": r.level, "event": r.event, "message": r.message} for r in rows
+        ]

@@ -1,0 +1,81 @@
+"""/api/v1/conversations: list, read, reply, change status; attachment files."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from postroom.api.deps import ServiceDep, TokenDep
+from postroom.api.schemas import ConversationListOut, ConversationOut, ConversationPatch, MessageOut, ReplyIn
+from postroom.errors import NotFound
+from postroom.helpdesk.conversations import ConversationFilter, message_view
+from postroom.store.models import Attachment, ConversationStatus
+
+router = APIRouter(tags=["conversations"])
+
+
+@router.get("/conversations", response_model=ConversationListOut)
+def list_conversations(
+    service: ServiceDep,
+    connection_id: int | None = None,
+    status_: Annotated[ConversationStatus | None, Query(alias="status")] = None,
+    contact: Annotated[str | None, Query(description="Contact email address or id.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    flt = ConversationFilter(connection_id=connection_id, status=status_, contact=contact, limit=limit, offset=offset)
+    with service.db.read() as session:
+        rows, total = service.conversations.search(session, flt)
+        return {"total": total, "items": [service.conversations.summary(c) for c in rows]}
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationOut)
+def get_conversation(conversation_id: int, service: ServiceDep) -> dict[str, Any]:
+    with service.db.read() as session:
+        return service.conversations.detail(service.conversations.get(session, conversation_id))
+
+
+@router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
+def update_conversation(conversation_id: int, body: ConversationPatch, service: ServiceDep) -> dict[str, Any]:
+    with service.db.write() as session:
+        if body.status is not None:
+            service.conversations.set_status(session, conversation_id, ConversationStatus(body.status))
+        return service.conversations.detail(service.conversations.get(session, conversation_id))
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+)
+def reply(conversation_id: int, body: ReplyIn, service: ServiceDep, token_name: TokenDep) -> dict[str, Any]:
+    """An agent's reply: composed as a threaded answer from the conversation's mailbox and queued for sending."""
+    with service.db.write() as session:
+        message, events = service.conversations.reply(
+            session, conversation_id, text=body.text, author=body.author or token_name
+        )
+        view = message_view(message)
+    service.outbox_changed()
+    service.events.publish(events)
+    return view
+
+
+@router.get("/attachments/{attachment_id}", response_class=Response)
+def download_attachment(attachment_id: int, service: ServiceDep) -> Response:
+    with service.db.read() as session:
+        attachment = session.get(Attachment, attachment_id)
+        if attachment is None or attachment.blob_key is None:
+            raise NotFound(f"no stored attachment {attachment_id}")
+        key, filename, content_type = attachment.blob_key, attachment.filename, attachment.content_type
+    data = service.blobs.get(key)
+    quoted = filename.replace("\\", "_").replace('"', "_")
+    return Response(
+        data,
+        media_type=content_type,
+        # Never rendered inline by the browser: attachments are untrusted content.
+        headers={
+            "Content-Disposition": f'attachment; filename="{quoted}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,70 @@
+"""/api/v1/raw-messages: the raw store — see quarantined mail and replay it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+from sqlalchemy.orm import defer
+
+from postroom.api.deps import ServiceDep
+from postroom.api.schemas import RawMessageOut, ReplayIn, ReplayOut
+from postroom.errors import NotFound
+from postroom.store.models import RawMessage, RawStatus
+
+router = APIRouter(tags=["raw messages"])
+
+
+def _view(raw: RawMessage) -> dict[str, Any]:
+    return {
+        "id": raw.id,
+        "connection_id": raw.connection_id,
+        "mailbox_id": raw.mailbox_id,
+        "origin": raw.origin,
+        "dedupe_key": raw.dedupe_key,
+        "header_message_id": raw.header_message_id,
+        "size": raw.size,
+        "received_at": raw.received_at.isoformat(),
+        "status": raw.status.value,
+        "error": raw.error,
+        "attempts": raw.attempts,
+        "message_id": raw.message_pk,
+    }
+
+
+@router.get("/raw-messages", response_model=list[RawMessageOut])
+def list_raw_messages(
+    service: ServiceDep,
+    status: RawStatus | None = None,
+    connection_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    query = select(RawMessage).order_by(RawMessage.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(RawMessage.status == status)
+    if connection_id is not None:
+        query = query.where(RawMessage.connection_id == connection_id)
+    with service.db.read() as session:
+        # The bytes stay in the database: a listing never needs them.
+        return [_view(r) for r in session.scalars(query.options(defer(RawMessage.raw)))]
+
+
+@router.get("/raw-messages/{raw_id}/eml", response_class=Response)
+def download_raw(raw_id: int, service: ServiceDep) -> Response:
+    with service.db.read() as session:
+        raw = session.get(RawMessage, raw_id)
+        if raw is None:
+            raise NotFound(f"no raw message {raw_id}")
+        data = raw.raw
+    return Response(
+        data,
+        media_type="message/rfc822",
+        headers={"Content-Disposition": f'attachment; filename="{raw_id}.eml"'},
+    )
+
+
+@router.post("/raw-messages/replay", response_model=ReplayOut)
+def replay(body: ReplayIn, service: ServiceDep) -> dict[str, int]:
+    """Run quarantined messages through the pipeline again (all of them, or the given ids)."""
+    return {"queued": service.pipeline.replay(body.ids)}

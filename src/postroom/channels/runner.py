@@ -1,0 +1,188 @@
+"""One running connection: sign in to every mailbox, then read them until stopped.
+
+Start (seed 003) signs in to every mailbox over IMAP and SMTP: status STARTING, then RUNNING, or
+ERROR with a message naming the failing account and protocol. While running, lost connections are
+retried with backoff by the sources; after ``error_after_failures`` failures in a row (or at once for
+a permanent error such as a refused password) the connection shows ERROR with the reason, and goes
+back to RUNNING as soon as its mailboxes are read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from postroom.channels.accounts import imap_account, smtp_account
+from postroom.channels.logs import ConnectionEventLog
+from postroom.channels.sink import MailboxSink
+from postroom.errors import ChannelError, PostroomError
+from postroom.sources.imap import ImapSource, SourceState, SourceStatus
+from postroom.store.db import Database
+from postroom.store.models import Connection, ConnectionStatus, utcnow
+from postroom.store.secretbox import SecretBox
+from postroom.transports import smtp
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerPolicy:
+    error_after_failures: int = 3  # consecutive failed reconnects before a running connection shows ERROR
+
+
+def set_connection_status(
+    db: Database, connection_id: int, revision: int | None, status: ConnectionStatus, message: str
+) -> bool:
+    """Record a status; ignored when the connection has moved on to another revision meanwhile."""
+    with db.write() as session:
+        query = update(Connection).where(Connection.id == connection_id)
+        if revision is not None:
+            query = query.where(Connection.revision == revision)
+        result = session.execute(query.values(status=status, status_message=message, status_changed_at=utcnow()))
+    return bool(getattr(result, "rowcount", 0))
+
+
+class ConnectionRunner:
+    """Runs one connection at one revision of its settings, in threads of its own."""
+
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretBox,
+        connection_id: int,
+        revision: int,
+        *,
+        on_stored: Callable[[int], None],
+        policy: RunnerPolicy = RunnerPolicy(),
+    ) -> None:
+        self.db = db
+        self.secrets = secrets
+        self.connection_id = connection_id
+        self.revision = revision
+        self.on_stored = on_stored
+        self.policy = policy
+        self.stop_event = threading.Event()
+        self.startup_error: PostroomError | None = None
+        self.finished = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sources: list[threading.Thread] = []
+        self._source_status: dict[str, SourceStatus] = {}
+        self._status_lock = threading.Lock()
+        self._log: ConnectionEventLog | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name=f"connection-{self.connection_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- the connection's main thread ----------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:
+            # A bug, not a mail-server problem: show it on the connection rather than die silently.
+            log.exception("connection.crashed", connection_id=self.connection_id)
+            self.startup_error = PostroomError(f"internal error: {type(exc).__name__}: {exc}")
+            set_connection_status(
+                self.db, self.connection_id, self.revision, ConnectionStatus.ERROR, str(self.startup_error)
+            )
+        finally:
+            self.finished.set()
+
+    def _run(self) -> None:
+        with self.db.read() as session:
+            connection = session.scalar(
+                select(Connection)
+                .where(Connection.id == self.connection_id)
+                .options(selectinload(Connection.mailboxes))
+            )
+            if connection is None or connection.revision != self.revision:
+                return
+            imap_accounts = [(box.id, imap_account(connection, box, self.secrets)) for box in connection.mailboxes]
+            smtp_accounts = [smtp_account(box, self.secrets) for box in connection.mailboxes]
+        secrets = [a.password for _, a in imap_accounts] + [a.password for a in smtp_accounts]
+        self._log = events = ConnectionEventLog(self.db, self.connection_id, secrets)
+        set_connection_status(self.db, self.connection_id, self.revision, ConnectionStatus.STARTING, "")
+        events("info", "starting", f"starting: signing in to {len(imap_accounts)} mailbox(es) over IMAP and SMTP")
+
+        sources: list[ImapSource] = []
+        for mailbox_id, account in imap_accounts:
+            sink = MailboxSink(self.db, self.connection_id, mailbox_id, self.on_stored)
+            source = ImapSource(account, sink, events, on_status=self._status_callback(account.address))
+            sources.append(source)
+        try:
+            for source in sources:
+                source.check_login()
+                events(
+                    "info",
+                    "signed_in",
+                    f"IMAP {source.account.address}: signed in, folder {source.account.folder}",
+                )
+            for outgoing in smtp_accounts:
+                asyncio.run(smtp.check_login(outgoing))
+                events(
+                    "info",
+                    "signed_in",
+                    f"SMTP {outgoing.address}: signed in to {outgoing.host}:{outgoing.port}",
+                )
+        except ChannelError as exc:
+            self.startup_error = exc
+            events("error", "start_failed", str(exc))
+            set_connection_status(self.db, self.connection_id, self.revision, ConnectionStatus.ERROR, str(exc))
+            return
+        if self.stop_event.is_set():
+            return
+        set_connection_status(self.db, self.connection_id, self.revision, ConnectionStatus.RUNNING, "")
+        events("info", "running", "running")
+        for source in sources:
+            thread = threading.Thread(
+                target=source.run, args=(self.stop_event,), name=f"imap-{source.account.address}", daemon=True
+            )
+            thread.start()
+            self._sources.append(thread)
+        self.stop_event.wait()
+        for thread in self._sources:
+            thread.join(15)
+        events("info", "stopped", "stopped")
+
+    # -- status from the sources ---------------------------------------------------------------
+
+    def _status_callback(self, address: str) -> Callable[[SourceStatus], None]:
+        def report(status: SourceStatus) -> None:
+            with self._status_lock:
+                self._source_status[address] = status
+                self._publish_status()
+
+        return report
+
+    def _publish_status(self) -> None:
+        if self.stop_event.is_set():
+            return
+        failing = [
+            s
+            for s in self._source_status.values()
+            if s.state is SourceState.RETRYING
+            and s.error is not None
+            and (not s.error.temporary or s.failures >= self.policy.error_after_failures)
+        ]
+        if failing:
+            worst = failing[0]
+            message = f"{worst.error} (failed {worst.failures} time(s) in a row; retrying)"
+            set_connection_status(self.db, self.connection_id, self.revision, ConnectionStatus.ERROR, message)
+        elif all(s.state is SourceState.RUNNING for s in self._source_status.values()):
+            set_connection_status(self.db, self.connection_id, self.revision, ConnectionStatus.RUNNING, "")

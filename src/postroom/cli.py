@@ -1,0 +1,236 @@
+"""The ``postroom`` command: serve, worker, migrate, replay, parse, token, inbox."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from postroom.errors import PostroomError
+from postroom.settings import Settings
+
+if TYPE_CHECKING:
+    from postroom.service import Service
+
+app = typer.Typer(help="Postroom: an email channel for support teams.", no_args_is_help=True, add_completion=False)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+inbox_app = typer.Typer(help="Connections (inboxes): list, start, stop, logs.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(inbox_app, name="inbox")
+
+
+def _service(*, migrate: bool = True) -> Service:
+    from postroom.logconfig import configure
+    from postroom.service import Service
+
+    settings = Settings()
+    configure(settings.log_level)
+    service = Service(settings)
+    if migrate:
+        service.migrate()
+    return service
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    no_workers: Annotated[
+        bool,
+        typer.Option("--no-workers", help="Serve the API only; `postroom worker` processes do the work."),
+    ] = False,
+) -> None:
+    """Start the API (and, unless --no-workers, read mailboxes, process mail and send replies)."""
+    import uvicorn
+
+    from postroom.api.app import create_app
+    from postroom.api.tokens import create_token, has_tokens
+
+    service = _service()
+    with service.db.write() as session:
+        if not has_tokens(session):
+            token = create_token(session, "admin (first start)")
+            typer.echo(f"First start: an admin API token was created. Keep it, it is shown only once:\n\n  {token}\n")
+    host, port = service.settings.http_host_port
+    if not no_workers:
+        service.start_workers()
+    typer.echo(f"Postroom listening on http://{host}:{port} (API docs at /docs)")
+    try:
+        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    finally:
+        service.close()
+
+
+@app.command()
+def worker() -> None:
+    """Read mailboxes, process mail and send replies, without the API (for scale-out)."""
+    service = _service()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    service.start_workers()
+    typer.echo(f"Postroom worker {service.worker_id} running")
+    done.wait()
+    service.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from postroom.store.migrate import current_revision
+
+    service = _service()
+    typer.echo(f"database at revision {current_revision(service.db)}")
+    service.close()
+
+
+@app.command()
+def replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Raw message ids; all quarantined ones when omitted.")] = None,
+) -> None:
+    """Run quarantined mail through the pipeline again, now, and print each outcome."""
+    from sqlalchemy import select
+
+    from postroom.store.models import RawMessage, RawStatus
+
+    service = _service()
+    with service.db.read() as session:
+        query = select(RawMessage.id).where(RawMessage.status == RawStatus.QUARANTINED)
+        if ids:
+            query = query.where(RawMessage.id.in_(ids))
+        targets = list(session.scalars(query.order_by(RawMessage.id)))
+    if not targets:
+        typer.echo("nothing quarantined to replay")
+        service.close()
+        return
+    service.pipeline.replay(targets)
+    # A running worker may take some of them first; those it finishes, these we do here and now.
+    mine = service.pipeline.claim_ids(targets)
+    for raw_id in sorted(set(targets) - set(mine)):
+        typer.echo(f"{raw_id}\ttaken by a running worker")
+    failed = 0
+    for raw_id in mine:
+        outcome = service.pipeline.process(raw_id)
+        with service.db.read() as session:
+            raw = session.get(RawMessage, raw_id)
+            reason = raw.error if raw else ""
+        failed += outcome == RawStatus.QUARANTINED
+        typer.echo(f"{raw_id}\t{outcome.value}" + (f"\t{reason}" if reason else ""))
+    service.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def parse(
+    files: Annotated[list[Path], typer.Argument(help="Mail files (.eml); '-' reads standard input.")],
+    body: Annotated[
+        bool, typer.Option("--body", help="Each file is a plain-text message body, not a whole mail.")
+    ] = False,
+) -> None:
+    """Print what Postroom understands of each mail, one JSON object per line (the pipeline's own code)."""
+    from postroom.mail.parse import parse_message
+    from postroom.mail.quotes import split_reply
+
+    status = 0
+    for path in files:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        try:
+            if body:
+                text = data.decode("utf-8", "replace")
+                parts = split_reply(text)
+                out: dict[str, object] = {
+                    "file": str(path),
+                    "text": text,
+                    "reply_text": parts.reply_text,
+                    "signature": parts.signature,
+                    "quoted_text": parts.quoted_text,
+                }
+            else:
+                out = {"file": str(path), **parse_message(data).to_json()}
+        except PostroomError as error:
+            out = {"file": str(path), "error": str(error)}
+            status = 1
+        typer.echo(json.dumps(out, ensure_ascii=False))
+    raise typer.Exit(status)
+
+
+@token_app.command("create")
+def token_create(name: Annotated[str, typer.Option(help="What the token is for.")] = "admin") -> None:
+    """Create an admin API token and print it (it is shown only once)."""
+    from postroom.api.tokens import create_token
+
+    service = _service()
+    with service.db.write() as session:
+        token = create_token(session, name)
+    typer.echo(token)
+    service.close()
+
+
+@inbox_app.command("list")
+def inbox_list() -> None:
+    """List connections with their status."""
+    service = _service()
+    with service.db.read() as session:
+        for c in service.connections.list_all(session):
+            addresses = ", ".join(b.address for b in c.mailboxes)
+            message = f"\t{c.status_message}" if c.status_message else ""
+            typer.echo(f"{c.id}\t{c.name}\t{c.status.value}\t{addresses}{message}")
+    service.close()
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    from postroom.store.models import ConnectionStatus
+
+    service = _service()
+    try:
+        with service.db.write() as session:
+            connection = service.connections.get_by_name(session, name)
+            connection.enabled = enabled
+            if enabled:
+                connection.revision += 1
+                service.connections.set_status(session, connection, ConnectionStatus.STARTING, "")
+    except PostroomError as error:
+        _fail(error)
+    finally:
+        service.close()
+    typer.echo(f"{name}: {'start' if enabled else 'stop'} requested; a running `postroom serve` or worker acts on it")
+
+
+@inbox_app.command("start")
+def inbox_start(name: str) -> None:
+    """Ask the workers to start a connection."""
+    _set_enabled(name, True)
+
+
+@inbox_app.command("stop")
+def inbox_stop(name: str) -> None:
+    """Ask the workers to stop a connection."""
+    _set_enabled(name, False)
+
+
+@inbox_app.command("logs")
+def inbox_logs(name: str, limit: Annotated[int, typer.Option(help="How many of the latest entries.")] = 100) -> None:
+    """Print a connection's log (connect, sign-in, imports, sends, errors)."""
+    service = _service()
+    try:
+        with service.db.read() as session:
+            connection = service.connections.get_by_name(session, name)
+            for row in service.connections.logs(session, connection.id, limit=limit):
+                typer.echo(f"{row.at:%Y-%m-%d %H:%M:%S}\t{row.level}\t{row.event}\t{row.message}")
+    except PostroomError as error:
+        _fail(error)
+    finally:
+        service.close()
+
+
+def main() -> None:
+    app()

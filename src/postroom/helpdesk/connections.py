@@ -1,0 +1,525 @@
+"""Connections (inboxes): the admin's settings, validated, stored with secrets encrypted, shown masked.
+
+One connection serves one or more mailboxes (seed 003, "Connect several mailboxes"): the per-mailbox
+fields take comma-separated values (or JSON lists), positional, and when a field has fewer values than
+there are addresses, its last value repeats. The seeds' environment-variable names (``EMAIL_NAME``,
+``IMAP_MAILBOX``, …) are accepted in ``env`` as per-connection settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from postroom.errors import Conflict, InvalidSetting, NotFound
+from postroom.store.models import (
+    Connection,
+    ConnectionLog,
+    ConnectionMode,
+    ConnectionStatus,
+    Mailbox,
+    utcnow,
+)
+from postroom.store.secretbox import MASK, SecretBox, mask
+
+DEFAULT_IMAP_PORT = 993
+DEFAULT_SMTP_PORT = 587
+DEFAULT_CHECK_INTERVAL = 15.0
+DEFAULT_MAX_ATTACHMENT_BYTES = 10_485_760
+CONTENT_TYPES = ("text/plain", "text/html")
+
+# Spellings admins bring from other products (seed 002 says "StartTLS, TCP, SSL, or TLS").
+_IMAP_ENCRYPTION = {
+    "ssl": "ssl",
+    "tls": "ssl",
+    "ssl/tls": "ssl",
+    "implicit": "ssl",
+    "starttls": "starttls",
+    "start_tls": "starttls",
+    "none": "none",
+    "plain": "none",
+    "tcp": "none",
+}
+_SMTP_ENCRYPTION = {**_IMAP_ENCRYPTION, "auto": "auto", "": "auto"}
+
+# Fields that belong to one mailbox each and take comma-separated values.
+MAILBOX_FIELDS = (
+    "address",
+    "email_name",
+    "username",
+    "password",
+    "imap_server",
+    "imap_port",
+    "imap_encryption",
+    "imap_mailbox",
+    "validate_certificate",
+    "smtp_server",
+    "smtp_port",
+    "smtp_encryption",
+    "smtp_username",
+    "smtp_password",
+    "message_content_type",
+)
+SECRET_FIELDS = ("password", "smtp_password")
+
+# Seed environment-variable names → our field names. CHECK_INTERVAL and EMAIL_MAX_ATTACHMENT_BYTES
+# apply to the whole connection; EMAIL_NAME, IMAP_MAILBOX and MESSAGE_CONTENT_TYPE per mailbox.
+ENV_ALIASES = {
+    "EMAIL_NAME": "email_name",
+    "IMAP_MAILBOX": "imap_mailbox",
+    "MESSAGE_CONTENT_TYPE": "message_content_type",
+    "SMTP_SIGNATURE": "smtp_signature",
+    "EMAIL_MAX_ATTACHMENT_BYTES": "max_attachment_bytes",
+    "CHECK_INTERVAL": "check_interval",
+}
+
+MultiValue = str | int | bool | list[str | int | bool] | None
+
+
+class ConnectionInput(BaseModel):
+    """What an admin sends to create (all required fields) or change (any subset) a connection.
+
+    Per-mailbox fields accept ``"a, b"`` or ``["a", "b"]``; use the list form for a password that
+    contains a comma. Secrets sent back as ``********`` (as the API shows them) keep the stored value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description="Unique name of the connection.")
+    description: str | None = None
+    mode: Literal["imap"] | None = Field(default=None, description="How mail comes in: `imap`.")
+    address: MultiValue = Field(default=None, description="Mailbox address(es), comma-separated.")
+    email_name: MultiValue = Field(default=None, description="Display name in From (EMAIL_NAME).")
+    username: MultiValue = Field(default=None, description="Sign-in name; defaults to the address.")
+    password: MultiValue = Field(default=None, description="Password or app password (write-only).")
+    imap_server: MultiValue = None
+    imap_port: MultiValue = Field(default=None, description="Default 993.")
+    imap_encryption: MultiValue = Field(default=None, description="ssl (default), starttls or none.")
+    imap_mailbox: MultiValue = Field(default=None, description="Folder to read (IMAP_MAILBOX), default INBOX.")
+    validate_certificate: MultiValue = Field(default=None, description="Check server certificates; default on.")
+    smtp_server: MultiValue = None
+    smtp_port: MultiValue = Field(default=None, description="Default 587.")
+    smtp_encryption: MultiValue = Field(default=None, description="auto (by port), ssl, starttls or none.")
+    smtp_username: MultiValue = Field(default=None, description="Defaults to the IMAP username.")
+    smtp_password: MultiValue = Field(default=None, description="Defaults to the IMAP password (write-only).")
+    message_content_type: MultiValue = Field(default=None, description="text/plain (default) or text/html.")
+    check_interval: float | str | None = Field(
+        default=None,
+        description="Seconds between inbox checks (CHECK_INTERVAL), default 15; smallest of several.",
+    )
+    mark_as_read: bool | None = Field(default=None, description="Set \\Seen after import; default on.")
+    unread_only: bool | None = Field(default=None, description="Import only unread mail; default off.")
+    smtp_signature: str | None = Field(
+        default=None, description="Appended to outgoing mail; {{ sender_name }}, {{ sender_email }}."
+    )
+    max_attachment_bytes: int | None = Field(
+        default=None,
+        description="Per-file inbound limit (EMAIL_MAX_ATTACHMENT_BYTES), 0 = none; default 10 MB.",
+    )
+    env: dict[str, str] | None = Field(default=None, description="Seed variable names, e.g. {'EMAIL_NAME': 'Support'}.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip() if value is not None else None
+
+
+def split_values(value: MultiValue) -> list[str]:
+    """``"a, b"`` or ``["a", "b"]`` → ``["a", "b"]``; None → []."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value]
+    if isinstance(value, bool | int):
+        return [str(value)]
+    return [part.strip() for part in value.split(",")]
+
+
+def _positional(values: list[str], count: int) -> list[str]:
+    """Stretch values to one per mailbox: the last value repeats (seed 003)."""
+    if not values:
+        return [""] * count
+    return [values[i] if i < len(values) else values[-1] for i in range(count)]
+
+
+def _port(field: str, raw: str, default: int) -> int:
+    if raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise InvalidSetting(field, f"{raw!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise InvalidSetting(field, f"{port} is outside the port range 1-65535")
+    return port
+
+
+def _bool(field: str, raw: str, default: bool) -> bool:
+    lowered = raw.lower()
+    if lowered == "":
+        return default
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise InvalidSetting(field, f"{raw!r} is not true or false")
+
+
+def _encryption(field: str, raw: str, table: dict[str, str], default: str) -> str:
+    if raw == "":
+        return default
+    try:
+        return table[raw.lower()]
+    except KeyError:
+        allowed = sorted(set(table.values()))
+        raise InvalidSetting(field, f"unknown encryption {raw!r}; use one of {', '.join(allowed)}") from None
+
+
+def _address(field: str, raw: str) -> str:
+    # A deliberately small check: a local part, one @, a dotted or local domain, no spaces or brackets.
+    local, at, domain = raw.rpartition("@")
+    if not at or not local or not domain or any(c in raw for c in " <>,;\r\n\t"):
+        raise InvalidSetting(field, f"{raw!r} is not an email address")
+    return f"{local}@{domain.lower()}"
+
+
+def _check_interval(raw: float | str) -> float:
+    values = split_values(raw) if isinstance(raw, str) else [str(raw)]
+    try:
+        numbers = [float(v) for v in values if v != ""]
+    except ValueError:
+        raise InvalidSetting("check_interval", f"{raw!r} is not a number of seconds") from None
+    if not numbers:
+        raise InvalidSetting("check_interval", "must be a number of seconds")
+    # Seed 003: one value for the whole connection; with several values the smallest is used.
+    smallest = min(numbers)
+    if not 1 <= smallest <= 86_400:
+        raise InvalidSetting("check_interval", f"{smallest:g} s is outside 1-86400 seconds")
+    return smallest
+
+
+def _apply_env(data: dict[str, Any]) -> dict[str, Any]:
+    env = data.pop("env", None) or {}
+    for key, value in env.items():
+        target = ENV_ALIASES.get(key.upper())
+        if target is None:
+            raise InvalidSetting(f"env.{key}", f"unknown variable; known: {', '.join(sorted(ENV_ALIASES))}")
+        # An explicit field wins over the same setting given as a variable.
+        if data.get(target) is None:
+            data[target] = value
+    return data
+
+
+class ConnectionService:
+    """Create, change, read and delete connections. All methods work inside the caller's transaction."""
+
+    def __init__(self, secrets: SecretBox) -> None:
+        self.secrets = secrets
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def create(self, session: Session, spec: ConnectionInput) -> Connection:
+        data = _apply_env(spec.model_dump())
+        for required in ("name", "address", "imap_server", "smtp_server"):
+            if not split_values(data.get(required)) or not any(split_values(data.get(required))):
+                raise InvalidSetting(required, "is required")
+        self._ensure_unique_name(session, data["name"])
+        connection = Connection(
+            name=data["name"],
+            description=data.get("description") or "",
+            mode=ConnectionMode(data.get("mode") or "imap"),
+            status=ConnectionStatus.STOPPED,
+        )
+        self._apply_connection_fields(connection, data, creating=True)
+        connection.mailboxes = self._build_mailboxes(data, existing=[])
+        session.add(connection)
+        session.flush()
+        return connection
+
+    def update(self, session: Session, connection_id: int, spec: ConnectionInput) -> Connection:
+        connection = self.get(session, connection_id)
+        data = _apply_env(spec.model_dump(exclude_unset=True))
+        if data.get("name") is not None and data["name"] != connection.name:
+            self._ensure_unique_name(session, data["name"])
+            connection.name = data["name"]
+        if data.get("description") is not None:
+            connection.description = data["description"]
+        self._apply_connection_fields(connection, data, creating=False)
+        if any(data.get(f) is not None for f in MAILBOX_FIELDS):
+            merged = self._current_mailbox_values(connection)
+            for field in MAILBOX_FIELDS:
+                if data.get(field) is not None:
+                    merged[field] = data[field]
+            new_boxes = self._build_mailboxes(merged, existing=list(connection.mailboxes))
+            self._replace_mailboxes(session, connection, new_boxes)
+        # Running workers compare revisions and restart with the new settings (seed 003: changed
+        # credentials take effect on restart; we restart for the admin).
+        connection.revision += 1
+        connection.updated_at = utcnow()
+        session.flush()
+        return connection
+
+    def delete(self, session: Session, connection_id: int, confirm_name: str | None = None) -> None:
+        connection = self.get(session, connection_id)
+        if confirm_name is not None and confirm_name != connection.name:
+            raise Conflict(f"confirmation {confirm_name!r} does not match the connection name {connection.name!r}")
+        session.delete(connection)
+        session.flush()
+
+    def set_enabled(self, session: Session, connection_id: int, enabled: bool) -> Connection:
+        connection = self.get(session, connection_id)
+        connection.enabled = enabled
+        if enabled and connection.status in (ConnectionStatus.STOPPED, ConnectionStatus.ERROR):
+            self.set_status(session, connection, ConnectionStatus.STARTING, "")
+        session.flush()
+        return connection
+
+    def set_status(self, session: Session, connection: Connection, status: ConnectionStatus, message: str) -> None:
+        if connection.status != status or connection.status_message != message:
+            connection.status = status
+            connection.status_message = message
+            connection.status_changed_at = utcnow()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, session: Session, connection_id: int) -> Connection:
+        connection = session.scalar(
+            select(Connection).where(Connection.id == connection_id).options(selectinload(Connection.mailboxes))
+        )
+        if connection is None:
+            raise NotFound(f"no connection {connection_id}")
+        return connection
+
+    def get_by_name(self, session: Session, name: str) -> Connection:
+        connection = session.scalar(
+            select(Connection).where(Connection.name == name).options(selectinload(Connection.mailboxes))
+        )
+        if connection is None:
+            raise NotFound(f"no connection named {name!r}")
+        return connection
+
+    def list_all(self, session: Session) -> Sequence[Connection]:
+        return session.scalars(
+            select(Connection).options(selectinload(Connection.mailboxes)).order_by(Connection.id)
+        ).all()
+
+    def logs(
+        self, session: Session, connection_id: int, *, limit: int = 200, before_id: int | None = None
+    ) -> list[ConnectionLog]:
+        self.get(session, connection_id)
+        query = select(ConnectionLog).where(ConnectionLog.connection_id == connection_id)
+        if before_id is not None:
+            query = query.where(ConnectionLog.id < before_id)
+        rows = session.scalars(query.order_by(ConnectionLog.id.desc()).limit(limit)).all()
+        return list(reversed(rows))
+
+    def view(self, connection: Connection) -> dict[str, Any]:
+        """The connection as the API shows it: flat fields like the input (comma-joined), secrets masked."""
+        boxes = connection.mailboxes
+        values = self._current_mailbox_values(connection, masked=True)
+        flat = {field: ", ".join(str(v) for v in values[field]) for field in MAILBOX_FIELDS}
+        flat["validate_certificate"] = ", ".join("true" if b.validate_certificate else "false" for b in boxes)
+        return {
+            "id": connection.id,
+            "name": connection.name,
+            "description": connection.description,
+            "mode": connection.mode.value,
+            "status": connection.status.value,
+            "status_message": connection.status_message,
+            "status_changed_at": _iso(connection.status_changed_at),
+            "enabled": connection.enabled,
+            "check_interval": connection.check_interval,
+            "mark_as_read": connection.mark_as_read,
+            "unread_only": connection.unread_only,
+            "smtp_signature": connection.smtp_signature,
+            "max_attachment_bytes": connection.max_attachment_bytes,
+            **flat,
+            "mailboxes": [
+                {
+                    "id": b.id,
+                    "position": b.position,
+                    "address": b.address,
+                    "email_name": b.email_name,
+                    "username": b.username,
+                    "password": mask(b.password_enc),
+                    "imap_server": b.imap_host,
+                    "imap_port": b.imap_port,
+                    "imap_encryption": b.imap_encryption,
+                    "imap_mailbox": b.imap_folder,
+                    "validate_certificate": b.validate_certificate,
+                    "smtp_server": b.smtp_host,
+                    "smtp_port": b.smtp_port,
+                    "smtp_encryption": b.smtp_encryption,
+                    "smtp_username": b.smtp_username,
+                    "smtp_password": mask(b.smtp_password_enc),
+                    "message_content_type": b.message_content_type,
+                }
+                for b in boxes
+            ],
+            "created_at": _iso(connection.created_at),
+            "updated_at": _iso(connection.updated_at),
+        }
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _ensure_unique_name(self, session: Session, name: str) -> None:
+        taken = session.scalar(select(func.count()).select_from(Connection).where(Connection.name == name))
+        if taken:
+            raise Conflict(f"a connection named {name!r} already exists")
+
+    def _apply_connection_fields(self, connection: Connection, data: dict[str, Any], *, creating: bool) -> None:
+        if data.get("check_interval") is not None:
+            connection.check_interval = _check_interval(data["check_interval"])
+        elif creating:
+            connection.check_interval = DEFAULT_CHECK_INTERVAL
+        for flag, default in (("mark_as_read", True), ("unread_only", False)):
+            if data.get(flag) is not None:
+                setattr(connection, flag, bool(data[flag]))
+            elif creating:
+                setattr(connection, flag, default)
+        if data.get("smtp_signature") is not None:
+            connection.smtp_signature = data["smtp_signature"]
+        elif creating:
+            connection.smtp_signature = ""
+        if data.get("max_attachment_bytes") is not None:
+            try:
+                limit = int(data["max_attachment_bytes"])
+            except ValueError:
+                raise InvalidSetting("max_attachment_bytes", "must be a number of bytes") from None
+            if limit < 0:
+                raise InvalidSetting("max_attachment_bytes", "must be 0 (no limit) or more")
+            connection.max_attachment_bytes = limit
+        elif creating:
+            connection.max_attachment_bytes = DEFAULT_MAX_ATTACHMENT_BYTES
+
+    def _current_mailbox_values(self, connection: Connection, *, masked: bool = False) -> dict[str, Any]:
+        boxes = connection.mailboxes
+
+        def secret(enc: str) -> str:
+            return mask(enc) if masked else (MASK if enc else "")
+
+        return {
+            "address": [b.address for b in boxes],
+            "email_name": [b.email_name for b in boxes],
+            "username": [b.username for b in boxes],
+            "password": [secret(b.password_enc) for b in boxes],
+            "imap_server": [b.imap_host for b in boxes],
+            "imap_port": [str(b.imap_port) for b in boxes],
+            "imap_encryption": [b.imap_encryption for b in boxes],
+            "imap_mailbox": [b.imap_folder for b in boxes],
+            "validate_certificate": [str(b.validate_certificate).lower() for b in boxes],
+            "smtp_server": [b.smtp_host for b in boxes],
+            "smtp_port": [str(b.smtp_port) for b in boxes],
+            "smtp_encryption": [b.smtp_encryption for b in boxes],
+            "smtp_username": [b.smtp_username for b in boxes],
+            "smtp_password": [secret(b.smtp_password_enc) for b in boxes],
+            "message_content_type": [b.message_content_type for b in boxes],
+        }
+
+    def _build_mailboxes(self, data: dict[str, Any], existing: list[Mailbox]) -> list[Mailbox]:
+        addresses = [a for a in split_values(data.get("address")) if a]
+        if not addresses:
+            raise InvalidSetting("address", "is required")
+        count = len(addresses)
+        if len(set(a.lower() for a in addresses)) != count:
+            raise InvalidSetting("address", "the same address is listed twice")
+        columns: dict[str, list[str]] = {}
+        for field in MAILBOX_FIELDS:
+            values = split_values(data.get(field))
+            if field in SECRET_FIELDS and isinstance(data.get(field), str) and count == 1:
+                # One mailbox: the password is taken whole, commas and all.
+                values = [str(data[field])]
+            if len(values) > count:
+                raise InvalidSetting(field, f"has {len(values)} values for {count} address(es)")
+            columns[field] = _positional(values, count)
+        by_address = {b.address.lower(): b for b in existing}
+        boxes: list[Mailbox] = []
+        for i in range(count):
+            address = _address("address", columns["address"][i])
+            old = by_address.get(address.lower())
+            box = Mailbox(position=i, address=address)
+            if old is not None:
+                # Keep the import cursor of a mailbox that stays, so nothing is imported twice.
+                box.uidvalidity, box.last_uid = old.uidvalidity, old.last_uid
+            box.email_name = columns["email_name"][i]
+            box.username = columns["username"][i]
+            box.imap_host = columns["imap_server"][i]
+            box.imap_port = _port("imap_port", columns["imap_port"][i], DEFAULT_IMAP_PORT)
+            box.imap_encryption = _encryption("imap_encryption", columns["imap_encryption"][i], _IMAP_ENCRYPTION, "ssl")
+            box.imap_folder = columns["imap_mailbox"][i] or "INBOX"
+            box.validate_certificate = _bool("validate_certificate", columns["validate_certificate"][i], True)
+            box.smtp_host = columns["smtp_server"][i]
+            box.smtp_port = _port("smtp_port", columns["smtp_port"][i], DEFAULT_SMTP_PORT)
+            box.smtp_encryption = _encryption(
+                "smtp_encryption", columns["smtp_encryption"][i], _SMTP_ENCRYPTION, "auto"
+            )
+            box.smtp_username = columns["smtp_username"][i]
+            content_type = columns["message_content_type"][i] or "text/plain"
+            if content_type not in CONTENT_TYPES:
+                raise InvalidSetting("message_content_type", f"{content_type!r}: use text/plain or text/html")
+            box.message_content_type = content_type
+            if not box.imap_host:
+                raise InvalidSetting("imap_server", f"is required (mailbox {address})")
+            if not box.smtp_host:
+                raise InvalidSetting("smtp_server", f"is required (mailbox {address})")
+            box.password_enc = self._secret(columns["password"][i], old.password_enc if old else "")
+            box.smtp_password_enc = self._secret(columns["smtp_password"][i], old.smtp_password_enc if old else "")
+            if not box.password_enc:
+                raise InvalidSetting("password", f"is required (mailbox {address})")
+            boxes.append(box)
+        return boxes
+
+    def _secret(self, given: str, stored: str) -> str:
+        # The masked value (or nothing) keeps what is stored: the API never shows secrets back.
+        if given in ("", MASK):
+            return stored
+        return self.secrets.encrypt(given)
+
+    def _replace_mailboxes(self, session: Session, connection: Connection, boxes: list[Mailbox]) -> None:
+        by_address = {b.address.lower(): b for b in connection.mailboxes}
+        keep: list[Mailbox] = []
+        for new in boxes:
+            old = by_address.pop(new.address.lower(), None)
+            target = old if old is not None else new
+            if old is not None:
+                for column in [
+                    "email_name",
+                    "username",
+                    "password_enc",
+                    "imap_host",
+                    "imap_port",
+                    "imap_encryption",
+                    "imap_folder",
+                    "validate_certificate",
+                    "smtp_host",
+                    "smtp_port",
+                    "smtp_encryption",
+                    "smtp_username",
+                    "smtp_password_enc",
+                    "message_content_type",
+                    "address",
+                ]:
+                    setattr(old, column, getattr(new, column))
+            keep.append(target)
+        for gone in by_address.values():
+            connection.mailboxes.remove(gone)
+        session.flush()
+        # Positions are unique per connection: park them out of the way before renumbering.
+        for i, box in enumerate(keep):
+            box.position = 10_000 + i
+        connection.mailboxes = keep
+        session.flush()
+        for i, box in enumerate(keep):
+            box.position = i
+        session.flush()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

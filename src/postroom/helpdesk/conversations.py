@@ -1,0 +1,269 @@
+"""Conversations: listing, reading, and agents' replies (composed and queued in one transaction)."""
+
+from __future__ import annotations
+
+import html as html_lib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from postroom.errors import Conflict, InvalidSetting, NotFound
+from postroom.mail.compose import compose, reply_subject
+from postroom.mail.model import Address, OutgoingMail
+from postroom.mail.threading import make_reply_token
+from postroom.pipeline.context import Event
+from postroom.store.models import (
+    Attachment,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Mailbox,
+    Message,
+    Outbox,
+    OutboxStatus,
+    utcnow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    connection_id: int | None = None
+    status: ConversationStatus | None = None
+    contact: str | None = None  # an email address, or a contact id as a string
+    limit: int = 50
+    offset: int = 0
+
+
+def text_to_html(text: str) -> str:
+    """A plain-text reply as simple HTML: escaped, paragraphs and line breaks kept."""
+    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n")]
+    return "".join(f"<p>{html_lib.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p.strip() or p)
+
+
+class ConversationService:
+    def __init__(self, reply_token_key: bytes) -> None:
+        self.reply_token_key = reply_token_key
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def search(self, session: Session, flt: ConversationFilter) -> tuple[Sequence[Conversation], int]:
+        query = select(Conversation)
+        if flt.connection_id is not None:
+            query = query.where(Conversation.connection_id == flt.connection_id)
+        if flt.status is not None:
+            query = query.where(Conversation.status == flt.status)
+        if flt.contact:
+            if flt.contact.isdigit():
+                query = query.where(Conversation.contact_id == int(flt.contact))
+            else:
+                query = query.join(Contact, Contact.id == Conversation.contact_id).where(
+                    Contact.email == flt.contact.strip().lower()
+                )
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.options(selectinload(Conversation.contact))
+            .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+            .limit(flt.limit)
+            .offset(flt.offset)
+        ).all()
+        return rows, total
+
+    def get(self, session: Session, conversation_id: int) -> Conversation:
+        conversation = session.scalar(
+            select(Conversation)
+            .where(Conversation.id == conversation_id)
+            .options(
+                selectinload(Conversation.contact),
+                selectinload(Conversation.messages).selectinload(Message.attachments),
+            )
+        )
+        if conversation is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        return conversation
+
+    def set_status(self, session: Session, conversation_id: int, status: ConversationStatus) -> Conversation:
+        conversation = self.get(session, conversation_id)
+        conversation.status = status
+        conversation.updated_at = utcnow()
+        return conversation
+
+    # -- replying ------------------------------------------------------------------------------
+
+    def reply(
+        self,
+        session: Session,
+        conversation_id: int,
+        *,
+        text: str,
+        author: str = "",
+        send_after: datetime | None = None,
+    ) -> tuple[Message, list[Event]]:
+        """Compose an agent's reply and queue it in the outbox, in the caller's transaction."""
+        if not text.strip():
+            raise InvalidSetting("text", "must not be empty")
+        conversation = self.get(session, conversation_id)
+        mailbox = session.get(Mailbox, conversation.mailbox_id) if conversation.mailbox_id else None
+        if mailbox is None:
+            raise Conflict(f"conversation {conversation_id} has no mailbox to answer from (its connection was deleted)")
+        connection = mailbox.connection
+        messages = conversation.messages
+        last_in = next((m for m in reversed(messages) if m.direction == Direction.IN), None)
+        parent = next((m for m in reversed(messages) if m.direction != Direction.NOTE and m.message_id), None)
+        own = {b.address.lower() for b in connection.mailboxes}
+        to = self._recipients(conversation, last_in)
+        cc = tuple(
+            Address(a["email"], a.get("name", ""))
+            for a in (last_in.cc if last_in else [])
+            if a["email"].lower() not in own and a["email"].lower() not in {t.email.lower() for t in to}
+        )
+        references: tuple[str, ...] = ()
+        if parent is not None:
+            references = tuple(parent.references or ())
+        sender = Address(mailbox.address, mailbox.email_name)
+        html = text_to_html(text) if mailbox.message_content_type == "text/html" else None
+        outgoing = OutgoingMail(
+            from_=sender,
+            to=to,
+            cc=cc,
+            subject=reply_subject(conversation.subject or (last_in.subject if last_in else "")),
+            text=text,
+            html=html,
+            in_reply_to=parent.message_id if parent else None,
+            references=references,
+            signature=connection.smtp_signature or None,
+            sender_name=author or mailbox.email_name,
+            sender_email=mailbox.address,
+            reply_token=make_reply_token(conversation.id, self.reply_token_key),
+        )
+        composed = compose(outgoing)
+        now = utcnow()
+        message = Message(
+            conversation_id=conversation.id,
+            connection_id=connection.id,
+            direction=Direction.OUT,
+            author=author,
+            from_email=sender.email,
+            from_name=sender.name,
+            to=[a.to_json() for a in to],
+            cc=[a.to_json() for a in cc],
+            subject=composed.subject,
+            message_id=composed.message_id,
+            in_reply_to=outgoing.in_reply_to,
+            references=list(composed.references),
+            text=text,
+            html=html or "",
+            reply_text=text,
+            sent_at=None,
+            delivery_status=OutboxStatus.QUEUED.value,
+            created_at=now,
+        )
+        session.add(message)
+        session.flush()
+        session.add(
+            Outbox(
+                message_pk=message.id,
+                connection_id=connection.id,
+                mailbox_id=mailbox.id,
+                raw=composed.raw,
+                message_id=composed.message_id,
+                envelope_from=composed.envelope_from,
+                recipients=list(composed.recipients),
+                status=OutboxStatus.QUEUED,
+                next_attempt_at=send_after or now,
+                created_at=now,
+            )
+        )
+        if conversation.status == ConversationStatus.OPEN:
+            # The ball is in the customer's court until they answer.
+            conversation.status = ConversationStatus.PENDING
+        conversation.updated_at = now
+        conversation.last_message_at = now
+        session.flush()
+        return message, [Event("message.queued", conversation.id, message.id, connection.id)]
+
+    def _recipients(self, conversation: Conversation, last_in: Message | None) -> tuple[Address, ...]:
+        # Answer where the customer asked answers to go (Reply-To, RFC 5322 §3.6.2), else to the sender.
+        if last_in is not None and last_in.reply_to:
+            return tuple(Address(a["email"], a.get("name", "")) for a in last_in.reply_to)
+        if last_in is not None and last_in.from_email:
+            return (Address(last_in.from_email, last_in.from_name),)
+        if conversation.contact is not None:
+            return (Address(conversation.contact.email, conversation.contact.name),)
+        raise Conflict(f"conversation {conversation.id} has nobody to reply to")
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def summary(self, conversation: Conversation) -> dict[str, Any]:
+        contact = conversation.contact
+        return {
+            "id": conversation.id,
+            "connection_id": conversation.connection_id,
+            "mailbox_id": conversation.mailbox_id,
+            "subject": conversation.subject,
+            "status": conversation.status.value,
+            "contact": {"id": contact.id, "email": contact.email, "name": contact.name} if contact else None,
+            "customer_id": conversation.customer_id,
+            "assignee": conversation.assignee,
+            "team": conversation.team,
+            "created_at": conversation.created_at.isoformat(),
+            "updated_at": conversation.updated_at.isoformat(),
+            "last_message_at": conversation.last_message_at.isoformat(),
+        }
+
+    def detail(self, conversation: Conversation) -> dict[str, Any]:
+        return {
+            **self.summary(conversation),
+            "description": conversation.description,
+            "messages": [message_view(m) for m in conversation.messages],
+        }
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "direction": message.direction.value,
+        "author": message.author,
+        "from": {"email": message.from_email, "name": message.from_name},
+        "to": message.to,
+        "cc": message.cc,
+        "reply_to": message.reply_to,
+        "subject": message.subject,
+        "message_id": message.message_id,
+        "in_reply_to": message.in_reply_to,
+        "references": message.references,
+        "text": message.text,
+        "html": message.html,
+        "reply_text": message.reply_text,
+        "signature": message.signature,
+        "quoted_text": message.quoted_text,
+        "classification": message.classification,
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+        "created_at": message.created_at.isoformat(),
+        "delivery_status": message.delivery_status,
+        "delivery_detail": message.delivery_detail,
+        "attachments": [attachment_view(a) for a in message.attachments],
+    }
+
+
+def attachment_view(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "inline": attachment.inline,
+        "content_id": attachment.content_id,
+        "stored": attachment.blob_key is not None,
+        "skipped_reason": attachment.skipped_reason,
+        "in_history": attachment.in_history,
+    }
+
+
+def delay(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)

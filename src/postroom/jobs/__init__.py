@@ -1,0 +1,1 @@
+"""Durable work on the database: leases (who runs which connection), transaction locks, the outbox worker."""

@@ -1,0 +1,317 @@
+"""The outbox worker: sends queued mail, retries temporary failures with backoff, never sends twice.
+
+A row is claimed (``queued`` → ``sending``, with an owner and an expiry) in one transaction and
+settled (``sent`` / ``queued`` again / ``failed``) in another. A row still ``sending`` after its claim
+expired belongs to a worker that died mid-send: the mail may or may not have left, so it becomes
+``uncertain`` and the agent decides — sending it again blindly could deliver it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select, update
+
+from postroom.channels.accounts import smtp_account
+from postroom.channels.logs import ConnectionEventLog
+from postroom.errors import ChannelError, DeliveryError, PostroomError
+from postroom.mail.model import ComposedMail
+from postroom.pipeline.context import Event
+from postroom.store.db import Database
+from postroom.store.models import Connection, Mailbox, Message, Outbox, OutboxStatus, utcnow
+from postroom.store.secretbox import SecretBox
+from postroom.transports import smtp
+from postroom.transports.base import SendResult, SmtpAccount
+
+log = structlog.get_logger(__name__)
+
+Sender = Callable[[SmtpAccount, ComposedMail], Awaitable[SendResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for temporary failures: first_delay × factor^n, capped, with ±10 % jitter."""
+
+    first_delay: float = 30.0
+    factor: float = 2.0
+    max_delay: float = 3600.0
+    max_attempts: int = 12  # with the defaults above, about 8 hours of trying
+
+    def delay(self, attempts: int) -> float:
+        base = min(self.max_delay, self.first_delay * self.factor ** max(0, attempts - 1))
+        return base * random.uniform(0.9, 1.1)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxLimits:
+    claim_batch: int = 8  # messages sent concurrently by one worker
+    claim_seconds: float = 600.0  # longer than any send can take; after it a claim is stale
+    poll_seconds: float = 1.0
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretBox,
+        *,
+        worker_id: str,
+        sender: Sender = smtp.send,
+        policy: RetryPolicy = RetryPolicy(),
+        limits: OutboxLimits = OutboxLimits(),
+        on_events: Callable[[list[Event]], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.secrets = secrets
+        self.worker_id = worker_id
+        self.sender = sender
+        self.policy = policy
+        self.limits = limits
+        self.on_events = on_events or (lambda events: None)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._main, name="outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        """Mail was queued in this process: send it now rather than at the next poll."""
+        self._wake.set()
+
+    def _main(self) -> None:
+        asyncio.run(self._loop())
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.mark_stale_uncertain()
+                sent = await self.run_once()
+            except Exception:
+                log.exception("outbox.loop_failed")
+                sent = 0
+            if sent:
+                continue
+            await asyncio.to_thread(self._wake.wait, self.limits.poll_seconds)
+
+    # -- work ----------------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim due mail and send it; returns how many messages were attempted."""
+        ids = self.claim()
+        if ids:
+            await asyncio.gather(*(self._send(outbox_id) for outbox_id in ids))
+        return len(ids)
+
+    def claim(self) -> list[int]:
+        now = utcnow()
+        with self.db.write() as session:
+            query = (
+                select(Outbox.id)
+                .join(Connection, Connection.id == Outbox.connection_id)
+                .where(
+                    Outbox.status == OutboxStatus.QUEUED,
+                    Outbox.next_attempt_at <= now,
+                    # A stopped connection keeps its mail queued until it is started again.
+                    Connection.enabled.is_(True),
+                )
+                .order_by(Outbox.next_attempt_at, Outbox.id)
+                .limit(self.limits.claim_batch)
+            )
+            if not self.db.is_sqlite:
+                query = query.with_for_update(of=Outbox, skip_locked=True)
+            ids = list(session.scalars(query))
+            if ids:
+                session.execute(
+                    update(Outbox)
+                    .where(Outbox.id.in_(ids))
+                    .values(
+                        status=OutboxStatus.SENDING,
+                        claimed_by=self.worker_id,
+                        claimed_until=now + timedelta(seconds=self.limits.claim_seconds),
+                    )
+                )
+                session.execute(
+                    update(Message)
+                    .where(Message.id.in_(select(Outbox.message_pk).where(Outbox.id.in_(ids))))
+                    .values(delivery_status=OutboxStatus.SENDING.value)
+                )
+        return ids
+
+    def mark_stale_uncertain(self) -> int:
+        events: list[Event] = []
+        with self.db.write() as session:
+            stale = session.scalars(
+                select(Outbox).where(Outbox.status == OutboxStatus.SENDING, Outbox.claimed_until < utcnow())
+            ).all()
+            for row in stale:
+                row.status = OutboxStatus.UNCERTAIN
+                row.last_error = (
+                    "the worker sending this message stopped before it could record the result; "
+                    "it may have been delivered — check with the recipient, then resend if needed"
+                )
+                message = session.get(Message, row.message_pk) if row.message_pk else None
+                if message is not None:
+                    message.delivery_status = OutboxStatus.UNCERTAIN.value
+                    message.delivery_detail = row.last_error
+                    events.append(Event("message.uncertain", message.conversation_id, message.id, row.connection_id))
+        if events:
+            self.on_events(events)
+        return len(stale)
+
+    async def _send(self, outbox_id: int) -> None:
+        with self.db.read() as session:
+            row = session.get(Outbox, outbox_id)
+            mailbox = session.get(Mailbox, row.mailbox_id) if row and row.mailbox_id else None
+            if row is None:
+                return
+            if mailbox is None:
+                account = None
+                secrets: list[str] = []
+            else:
+                account = smtp_account(mailbox, self.secrets)
+                secrets = [account.password]
+            mail = ComposedMail(
+                raw=row.raw,
+                message_id=row.message_id,
+                envelope_from=row.envelope_from,
+                recipients=tuple(row.recipients),
+                subject="",
+                references=(),
+            )
+            connection_id = row.connection_id
+        events_log = ConnectionEventLog(self.db, connection_id, secrets) if connection_id else None
+        if account is None:
+            self._settle_failed(outbox_id, "the mailbox of this message was deleted", None)
+            return
+        try:
+            result = await self.sender(account, mail)
+        except DeliveryError as exc:
+            reply = _reply_text(exc)
+            if exc.temporary:
+                self._settle_retry(outbox_id, reply, events_log)
+            else:
+                self._settle_failed(outbox_id, reply, events_log)
+            return
+        except ChannelError as exc:
+            # Cannot connect, TLS or sign-in failed: the mail is fine, the connection is not. Retry on
+            # backoff (an admin may fix the credentials meanwhile), give up after max_attempts.
+            self._settle_retry(outbox_id, str(exc), events_log)
+            return
+        except PostroomError as exc:
+            self._settle_failed(outbox_id, str(exc), events_log)
+            return
+        self._settle_sent(outbox_id, result, events_log)
+
+    # -- settling ------------------------------------------------------------------------------
+
+    def _settle_sent(self, outbox_id: int, result: SendResult, events_log: ConnectionEventLog | None) -> None:
+        now = utcnow()
+        refused = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in result.refused.items())
+        with self.db.write() as session:
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            row.status = OutboxStatus.SENT
+            row.sent_at = now
+            row.smtp_reply = str(result.reply)
+            row.last_error = f"refused recipients: {refused}" if refused else ""
+            row.claimed_by = None
+            row.attempts += 1
+            message = session.get(Message, row.message_pk) if row.message_pk else None
+            if message is not None:
+                message.delivery_status = OutboxStatus.SENT.value
+                message.delivery_detail = row.last_error or str(result.reply)
+                message.sent_at = now
+            message_id = row.message_id
+            event = Event(
+                "message.sent",
+                message.conversation_id if message else None,
+                row.message_pk,
+                row.connection_id,
+            )
+        if events_log is not None:
+            events_log(
+                "info",
+                "sent",
+                f"sent <{message_id}>: {result.reply}" + (f"; refused {refused}" if refused else ""),
+            )
+        self.on_events([event])
+
+    def _settle_retry(self, outbox_id: int, error: str, events_log: ConnectionEventLog | None) -> None:
+        with self.db.write() as session:
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            row.attempts += 1
+            if row.attempts >= self.policy.max_attempts:
+                failed = True
+            else:
+                failed = False
+                row.status = OutboxStatus.QUEUED
+                row.claimed_by = None
+                row.last_error = error
+                row.next_attempt_at = utcnow() + timedelta(seconds=self.policy.delay(row.attempts))
+                message = session.get(Message, row.message_pk) if row.message_pk else None
+                if message is not None:
+                    message.delivery_status = OutboxStatus.QUEUED.value
+                    message.delivery_detail = f"will retry: {error}"
+                attempts, message_id, when = row.attempts, row.message_id, row.next_attempt_at
+        if failed:
+            self._settle_failed(outbox_id, f"gave up after {self.policy.max_attempts} attempts: {error}", events_log)
+            return
+        if events_log is not None:
+            events_log(
+                "warning",
+                "send_retry",
+                f"<{message_id}> attempt {attempts} failed, retrying at {when:%H:%M:%S}: {error}",
+            )
+
+    def _settle_failed(self, outbox_id: int, error: str, events_log: ConnectionEventLog | None) -> None:
+        with self.db.write() as session:
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            row.status = OutboxStatus.FAILED
+            row.last_error = error
+            row.claimed_by = None
+            message = session.get(Message, row.message_pk) if row.message_pk else None
+            if message is not None:
+                message.delivery_status = OutboxStatus.FAILED.value
+                message.delivery_detail = error
+            event = Event(
+                "message.failed",
+                message.conversation_id if message else None,
+                row.message_pk,
+                row.connection_id,
+            )
+            message_id = row.message_id
+        if events_log is not None:
+            events_log("error", "send_failed", f"<{message_id}> not sent: {error}")
+        self.on_events([event])
+
+
+def _reply_text(exc: DeliveryError) -> str:
+    parts = [str(exc.code)] if exc.code else []
+    if exc.enhanced_status:
+        parts.append(exc.enhanced_status)
+    text = str(exc)
+    return " ".join([*parts, text]) if parts and not text.startswith(parts[0]) else text

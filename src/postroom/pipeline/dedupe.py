@@ -1,0 +1,28 @@
+"""Stage ``dedupe``: a mail whose Message-ID this connection already has is processed once only.
+
+Covers the same mail fetched again after a UIDVALIDITY change, delivered to two mailboxes of one
+connection, or forwarded twice by two forwarding rules. Mail without a Message-ID gets one derived from
+its bytes by the parser, so exact copies are caught too.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from postroom.jobs.locks import xact_lock
+from postroom.pipeline.context import Context, stage
+from postroom.store.models import Message, RawStatus
+
+
+@stage("dedupe")
+def dedupe(ctx: Context) -> None:
+    message_id = ctx.require_parsed().message_id
+    # Two workers must not both decide that the same Message-ID is new.
+    xact_lock(ctx.session, f"message-id:{ctx.raw.connection_id}:{message_id}")
+    existing = ctx.session.scalar(
+        select(Message.id)
+        .where(Message.message_id == message_id, Message.connection_id == ctx.raw.connection_id)
+        .limit(1)
+    )
+    if existing is not None:
+        ctx.stop(RawStatus.DUPLICATE, f"Message-ID <{message_id}> already imported as message {existing}")

@@ -1,0 +1,154 @@
+"""One Postroom process, assembled: database, blob store, pipeline, outbox, supervisor, event bus.
+
+``postroom serve`` runs it under the HTTP API; ``postroom worker`` runs it alone; tests build it with
+faster policies. Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from postroom.channels.runner import RunnerPolicy
+from postroom.channels.supervisor import Supervisor, SupervisorPolicy
+from postroom.helpdesk.connections import ConnectionService
+from postroom.helpdesk.conversations import ConversationService
+from postroom.jobs.outbox import OutboxLimits, OutboxWorker, RetryPolicy, Sender
+from postroom.pipeline.context import Event, PipelineServices
+from postroom.pipeline.runner import PipelineRunner, RunnerLimits
+from postroom.settings import Settings
+from postroom.store.blobs import LocalBlobStore
+from postroom.store.db import Database
+from postroom.store.migrate import upgrade
+from postroom.store.secretbox import SecretBox
+from postroom.transports import smtp
+
+log = structlog.get_logger(__name__)
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """In-process subscribers to events, called after the transaction that produced them committed."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if subscriber in self._subscribers:
+                    self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def publish(self, events: list[Event]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for event in events:
+            for subscriber in subscribers:
+                try:
+                    subscriber(event)
+                except Exception:
+                    log.exception("events.subscriber_failed", kind=event.kind)
+
+
+@dataclass(frozen=True)
+class Policies:
+    """Timings of the background work; tests shorten them."""
+
+    retry: RetryPolicy = RetryPolicy()
+    outbox: OutboxLimits = OutboxLimits()
+    pipeline: RunnerLimits = RunnerLimits()
+    supervisor: SupervisorPolicy = SupervisorPolicy()
+    runner: RunnerPolicy = RunnerPolicy()
+    sender: Sender = field(default=smtp.send)
+
+
+def make_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Service:
+    def __init__(self, settings: Settings, policies: Policies | None = None) -> None:
+        self.settings = settings
+        policies = policies or Policies(supervisor=SupervisorPolicy(lease_seconds=settings.lease_seconds))
+        self.policies = policies
+        settings.ensure_data_dir()
+        self.worker_id = make_worker_id()
+        self.db = Database(settings.resolved_database_url)
+        self.secrets = SecretBox(settings.fernet_key())
+        self.reply_token_key = settings.reply_token_key()
+        self.blobs = LocalBlobStore(settings.attachments_dir)
+        self.events = EventBus()
+        self.connections = ConnectionService(self.secrets)
+        self.conversations = ConversationService(self.reply_token_key)
+        self.pipeline = PipelineRunner(
+            self.db,
+            PipelineServices(blobs=self.blobs, reply_token_key=self.reply_token_key),
+            worker_id=self.worker_id,
+            workers=settings.pipeline_workers,
+            on_events=self.events.publish,
+            limits=policies.pipeline,
+        )
+        self.outbox = OutboxWorker(
+            self.db,
+            self.secrets,
+            worker_id=self.worker_id,
+            sender=policies.sender,
+            policy=policies.retry,
+            limits=policies.outbox,
+            on_events=self.events.publish,
+        )
+        self.supervisor = Supervisor(
+            self.db,
+            self.secrets,
+            worker_id=self.worker_id,
+            on_stored=lambda count: self.pipeline.wake(),
+            policy=policies.supervisor,
+            runner_policy=policies.runner,
+        )
+        self.workers_running = False
+
+    def migrate(self) -> None:
+        upgrade(self.db)
+
+    def start_workers(self) -> None:
+        """Start reading mailboxes, processing mail and sending the outbox in background threads."""
+        if self.workers_running:
+            return
+        self.pipeline.start()
+        self.outbox.start()
+        self.supervisor.start()
+        self.workers_running = True
+        log.info("service.workers_started", worker_id=self.worker_id)
+
+    def stop_workers(self) -> None:
+        if not self.workers_running:
+            return
+        self.supervisor.stop()
+        self.pipeline.stop()
+        self.outbox.stop()
+        self.workers_running = False
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.db.dispose()
+
+    # Hooks for the API: make in-process work happen now instead of at the next poll.
+
+    def connections_changed(self) -> None:
+        self.supervisor.wake()
+
+    def outbox_changed(self) -> None:
+        self.outbox.wake()

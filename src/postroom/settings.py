@@ -1,0 +1,133 @@
+"""Process settings: one documented schema, read from ``POSTROOM_*`` environment variables.
+
+Every field below is a setting an admin may set; its default and meaning are documented on the field
+and repeated in the README. Per-connection settings (servers, ports, signatures …) are not process
+settings: they live on the connection in the database and are managed through the API and CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from postroom.errors import InvalidSetting
+
+
+def parse_bind(value: str, setting: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts, with a clear error naming the setting."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidSetting(setting, f"expected HOST:PORT with a port 1-65535, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Settings(BaseSettings):
+    """Settings of one Postroom process (``postroom serve`` or ``postroom worker``)."""
+
+    model_config = SettingsConfigDict(env_prefix="POSTROOM_", env_file=None, extra="ignore", frozen=True)
+
+    data_dir: Annotated[Path, Field(description="Directory for the embedded database, attachments and key.")] = Path(
+        "./postroom-data"
+    )
+    """``POSTROOM_DATA_DIR`` — where the embedded defaults live: the SQLite database, the attachment
+    directory and the generated secret key. Created on first start. Default ``./postroom-data``."""
+
+    database_url: str | None = None
+    """``POSTROOM_DATABASE_URL`` — SQLAlchemy URL of the database. Default: a SQLite file
+    ``postroom.db`` in the data dir. For several processes or machines use PostgreSQL, e.g.
+    ``postgresql+psycopg://postroom:secret@db.internal/postroom``."""
+
+    attachments: str | None = None
+    """``POSTROOM_ATTACHMENTS`` — where attachment files are stored. Default: the directory
+    ``attachments`` in the data dir. A local path is used as a directory."""
+
+    http_bind: str = "127.0.0.1:8025"
+    """``POSTROOM_HTTP_BIND`` — ``HOST:PORT`` the API and web UI listen on. Default ``127.0.0.1:8025``."""
+
+    secret_key: SecretStr | None = None
+    """``POSTROOM_SECRET_KEY`` — Fernet key (32 url-safe base64 bytes) that encrypts stored passwords
+    and tokens. Default: read from ``secret.key`` in the data dir, generated there on first start.
+    Keep it safe: without it stored mailbox passwords cannot be decrypted."""
+
+    pipeline_workers: int = Field(default=2, ge=1, le=64)
+    """``POSTROOM_PIPELINE_WORKERS`` — threads per process that turn stored raw mail into conversations.
+    Default 2."""
+
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    """``POSTROOM_OUTBOX_POLL_SECONDS`` — how often a worker looks for outgoing mail queued by other
+    processes (mail queued in the same process is sent at once). Default 1 second."""
+
+    lease_seconds: float = Field(default=30.0, ge=5, le=600)
+    """``POSTROOM_LEASE_SECONDS`` — how long a worker owns a connection without renewing its lease; a
+    dead worker's connections move to another worker after this time. Default 30 seconds."""
+
+    log_level: str = "INFO"
+    """``POSTROOM_LOG_LEVEL`` — DEBUG, INFO, WARNING or ERROR. Default INFO."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @field_validator("http_bind")
+    @classmethod
+    def _valid_bind(cls, value: str) -> str:
+        parse_bind(value, "POSTROOM_HTTP_BIND")
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'postroom.db').resolve()}"
+
+    @cached_property
+    def attachments_dir(self) -> Path:
+        if self.attachments:
+            if "://" in self.attachments:
+                raise InvalidSetting("POSTROOM_ATTACHMENTS", "only a local directory is supported so far")
+            return Path(self.attachments)
+        return self.data_dir / "attachments"
+
+    @cached_property
+    def http_host_port(self) -> tuple[str, int]:
+        return parse_bind(self.http_bind, "POSTROOM_HTTP_BIND")
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def fernet_key(self) -> bytes:
+        """The key that encrypts secrets at rest, generated into the data dir on first use."""
+        if self.secret_key is not None:
+            key = self.secret_key.get_secret_value().encode()
+        else:
+            path = self.data_dir / "secret.key"
+            if path.exists():
+                key = path.read_bytes().strip()
+            else:
+                self.ensure_data_dir()
+                key = Fernet.generate_key()
+                # Write with owner-only permissions from the start: the key unlocks every stored password.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(key + b"\n")
+        try:
+            Fernet(key)
+        except ValueError as exc:
+            raise InvalidSetting("POSTROOM_SECRET_KEY", "must be 32 url-safe base64-encoded bytes") from exc
+        return key
+
+    def reply_token_key(self) -> bytes:
+        """The key that signs reply tokens, derived from the secret key (so one key is enough to keep)."""
+        return hmac.new(self.fernet_key(), b"postroom reply token v1", hashlib.sha256).digest()

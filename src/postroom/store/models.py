@@ -1,0 +1,379 @@
+"""SQLAlchemy models: the data model of DESIGN §3.
+
+Portable between SQLite (embedded default) and PostgreSQL (scale-out): only types both understand,
+timestamps stored as UTC, JSON through SQLAlchemy's JSON type. Secrets are stored encrypted
+(:mod:`postroom.store.secrets`); columns holding ciphertext end in ``_enc``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are aware UTC in Python and naive UTC in the database, the same on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# Constraint names are spelled out so that Alembic migrations are the same on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ConnectionMode(enum.StrEnum):
+    IMAP = "imap"
+    POP3 = "pop3"
+    FORWARDING = "forwarding"
+    SENDGRID = "sendgrid"
+
+
+class ConnectionStatus(enum.StrEnum):
+    STOPPED = "STOPPED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    ERROR = "ERROR"
+
+
+class RawStatus(enum.StrEnum):
+    PENDING = "pending"  # stored, waiting for the pipeline
+    PROCESSING = "processing"  # claimed by a pipeline worker (see claimed_by / claimed_until)
+    DONE = "done"  # became (part of) a conversation
+    DUPLICATE = "duplicate"  # the same mail was already processed (dedupe stage)
+    QUARANTINED = "quarantined"  # a stage failed; `error` says why; `postroom replay` runs it again
+    IGNORED = "ignored"  # deliberately not turned into a message (e.g. our own mail looping back); `error` says why
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+    NOTE = "note"
+
+
+class ConversationStatus(enum.StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+
+
+class OutboxStatus(enum.StrEnum):
+    QUEUED = "queued"  # waiting for its send time (or for a retry)
+    SENDING = "sending"  # claimed by a worker
+    SENT = "sent"
+    FAILED = "failed"  # permanent failure or retries exhausted; the agent is told
+    UNCERTAIN = "uncertain"  # a worker died mid-send: it may have gone out, so it is never re-sent blindly
+
+
+def _enum(cls: type[enum.StrEnum]) -> Enum:
+    # Stored as plain strings (no database ENUM type), so adding a value needs no migration dance.
+    return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class Connection(Base):
+    """An inbox: one way mail comes in and goes out, serving one or more mailboxes."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    mode: Mapped[ConnectionMode] = mapped_column(_enum(ConnectionMode), default=ConnectionMode.IMAP)
+    # What the admin asked for (Start/Stop) and what the runtime reports back.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[ConnectionStatus] = mapped_column(_enum(ConnectionStatus), default=ConnectionStatus.STOPPED)
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped on every change of settings and on every Start, so a worker knows to (re)start the
+    # connection with what is stored now.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    check_interval: Mapped[float] = mapped_column(Float, default=15.0)
+    mark_as_read: Mapped[bool] = mapped_column(Boolean, default=True)
+    unread_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    smtp_signature: Mapped[str] = mapped_column(Text, default="")
+    max_attachment_bytes: Mapped[int] = mapped_column(BigInteger, default=10_485_760)
+    # Further per-connection settings by their seed names (e.g. EMAIL_NAME); see helpdesk.connections.
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    mailboxes: Mapped[list[Mailbox]] = relationship(
+        back_populates="connection", order_by="Mailbox.position", cascade="all, delete-orphan"
+    )
+
+
+class Mailbox(Base):
+    """One address of a connection, with its own servers, credentials and import cursor."""
+
+    __tablename__ = "mailboxes"
+    __table_args__ = (UniqueConstraint("connection_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    email_name: Mapped[str] = mapped_column(String(200), default="")
+    message_content_type: Mapped[str] = mapped_column(String(20), default="text/plain")
+    username: Mapped[str] = mapped_column(String(320), default="")
+    password_enc: Mapped[str] = mapped_column(Text, default="")
+    imap_host: Mapped[str] = mapped_column(String(255), default="")
+    imap_port: Mapped[int] = mapped_column(Integer, default=993)
+    imap_encryption: Mapped[str] = mapped_column(String(16), default="ssl")
+    imap_folder: Mapped[str] = mapped_column(String(255), default="INBOX")
+    validate_certificate: Mapped[bool] = mapped_column(Boolean, default=True)
+    smtp_host: Mapped[str] = mapped_column(String(255), default="")
+    smtp_port: Mapped[int] = mapped_column(Integer, default=587)
+    smtp_encryption: Mapped[str] = mapped_column(String(16), default="auto")
+    smtp_username: Mapped[str] = mapped_column(String(320), default="")
+    smtp_password_enc: Mapped[str] = mapped_column(Text, default="")
+    # IMAP cursor (RFC 3501 §2.3.1.1): every UID ≤ last_uid under uidvalidity is in raw_messages.
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    connection: Mapped[Connection] = relationship(back_populates="mailboxes")
+
+
+class RawMessage(Base):
+    """The bytes of one received mail, committed before the source acknowledged it."""
+
+    __tablename__ = "raw_messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "dedupe_key"),
+        Index("ix_raw_messages_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"), index=True)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id", ondelete="SET NULL"))
+    # "imap:<uidvalidity>:<uid>", "mid:<Message-ID>" or "sha256:<hex>" (DESIGN §1).
+    dedupe_key: Mapped[str] = mapped_column(String(1000))
+    origin: Mapped[str] = mapped_column(String(16))  # imap, pop3, smtp, webhook
+    # The Message-ID header as found (without brackets), read cheaply at store time for resync and dedupe.
+    header_message_id: Mapped[str | None] = mapped_column(String(998), index=True, default=None)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[RawStatus] = mapped_column(_enum(RawStatus), default=RawStatus.PENDING)
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), default=None)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    domains: Mapped[list[CustomerDomain]] = relationship(back_populates="customer", cascade="all, delete-orphan")
+
+
+class CustomerDomain(Base):
+    """Mail from this domain belongs to the customer (seed 001: Customer Domain mapping)."""
+
+    __tablename__ = "customer_domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="domains")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_lookup", "mailbox_id", "contact_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"), index=True)
+    # The mailbox the conversation stays on: the agent answers from this address (seed 003).
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ConversationStatus] = mapped_column(_enum(ConversationStatus), default=ConversationStatus.OPEN)
+    assignee: Mapped[str | None] = mapped_column(String(200), default=None)
+    team: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
+    contact: Mapped[Contact | None] = relationship()
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_rfc_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"))
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    author: Mapped[str] = mapped_column(String(200), default="")  # the agent who wrote an outgoing message
+    from_email: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    to: Mapped[list[Any]] = mapped_column(default=list)
+    cc: Mapped[list[Any]] = mapped_column(default=list)
+    reply_to: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    # RFC 5322 Message-ID, without angle brackets.
+    message_id: Mapped[str | None] = mapped_column(String(998), default=None)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998), default=None)
+    references: Mapped[list[Any]] = mapped_column(default=list)
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text, default="")
+    reply_text: Mapped[str] = mapped_column(Text, default="")
+    signature: Mapped[str] = mapped_column(Text, default="")
+    quoted_text: Mapped[str] = mapped_column(Text, default="")
+    classification: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    headers: Mapped[list[Any]] = mapped_column(default=list)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)  # Date header (in) or the time sent (out)
+    delivery_status: Mapped[str | None] = mapped_column(String(16), default=None)  # outbound: the outbox status
+    delivery_detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="message", order_by="Attachment.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    content_id: Mapped[str | None] = mapped_column(String(998), default=None)
+    # Key in the blob store (content-addressed by sha256); None when the file was skipped.
+    blob_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    skipped_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    in_history: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class Outbox(Base):
+    """A composed mail waiting to go out; written in the same transaction as its Message."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), unique=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"), index=True)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id", ondelete="SET NULL"))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    message_id: Mapped[str] = mapped_column(String(998))
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    smtp_reply: Mapped[str] = mapped_column(Text, default="")
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ConnectionLog(Base):
+    __tablename__ = "connection_logs"
+    __table_args__ = (Index("ix_connection_logs_conn_id", "connection_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(String(10))
+    event: Mapped[str] = mapped_column(String(50))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """An API bearer token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to tell tokens apart in lists
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Lease(Base):
+    """Ownership of a piece of work (a connection) by one worker process until ``expires_at`` (DESIGN §4)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column()

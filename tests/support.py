@@ -1,0 +1,97 @@
+"""Helpers for whole-process tests: fast policies, polling, the API client, connection bodies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from postroom.api.app import create_app
+from postroom.api.tokens import create_token
+from postroom.channels.supervisor import SupervisorPolicy
+from postroom.jobs.outbox import OutboxLimits, RetryPolicy
+from postroom.pipeline.runner import RunnerLimits
+from postroom.service import Policies, Service
+from postroom.testing.dovecot import DovecotServer, MailUser
+from postroom.testing.smtp import SmtpTestServer
+
+# Background work paced for tests: the same code, shorter waits.
+FAST = Policies(
+    retry=RetryPolicy(first_delay=0.2, factor=2.0, max_delay=1.0, max_attempts=4),
+    outbox=OutboxLimits(poll_seconds=0.2),
+    pipeline=RunnerLimits(poll_seconds=0.2),
+    supervisor=SupervisorPolicy(poll_seconds=0.2, lease_seconds=10, restart_first_delay=0.5),
+)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll until ``predicate()`` is truthy and return it; fail the test with a clear message on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s (last value {value!r})")
+        time.sleep(interval)
+
+
+class Api:
+    """The API over HTTP semantics (FastAPI's TestClient), authenticated with a fresh admin token."""
+
+    def __init__(self, service: Service) -> None:
+        with service.db.write() as session:
+            token = create_token(session, "tests")
+        self.service = service
+        self.client = TestClient(create_app(service))
+        self.client.headers["Authorization"] = f"Bearer {token}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.client.get(f"/api/v1{path}", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: Any = None, expect: int | None = None) -> Any:
+        response = self.client.post(f"/api/v1{path}", json=body)
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        else:
+            assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def conversations(self, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.get("/conversations", **params)["items"]
+        return items
+
+    def wait_status(self, connection_id: int, status: str, timeout: float = 10.0) -> dict[str, Any]:
+        result: dict[str, Any] = wait_until(
+            lambda: (c := self.get(f"/connections/{connection_id}"))["status"] == status and c, timeout
+        )
+        return result
+
+
+def connection_body(dovecot: DovecotServer, user: MailUser, smtp: SmtpTestServer, **overrides: Any) -> dict[str, Any]:
+    """A connection for a Dovecot user (IMAPS, certificate validated against the test CA) and an SMTP server.
+
+    The SMTP server learns the user's credentials, so that sending signs in as a real mailbox would.
+    """
+    smtp.add_user(user.address, user.password)
+    body: dict[str, Any] = {
+        "name": f"Support {user.address}",
+        "mode": "imap",
+        "address": user.address,
+        "password": user.password,
+        "imap_server": dovecot.host,
+        "imap_port": dovecot.ports.imaps,
+        "imap_encryption": "ssl",
+        "validate_certificate": True,
+        "smtp_server": smtp.host,
+        "smtp_port": smtp.port,
+        "smtp_encryption": {"plain": "none", "starttls": "starttls", "ssl": "ssl"}[smtp.mode],
+        "check_interval": 15,
+    }
+    body.update(overrides)
+    return body

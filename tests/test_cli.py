@@ -1,0 +1,171 @@
+"""The ``postroom`` command as a user runs it: a real process, real files, a real HTTP port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+POSTROOM = str(Path(sys.executable).with_name("postroom"))
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+def run(*args: str, data_dir: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "POSTROOM_DATA_DIR": str(data_dir), "POSTROOM_LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [POSTROOM, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin.decode() if stdin is not None else None,
+        check=False,
+    )
+
+
+def test_parse_prints_one_json_object_per_file(tmp_path: Path) -> None:
+    mail = tmp_path / "a.eml"
+    mail.write_bytes(
+        b"From: Ada <ada@example.test>\r\nTo: support@example.test\r\nSubject: Re: Hello\r\n"
+        b"Message-ID: <m1@example.test>\r\nIn-Reply-To: <m0@example.test>\r\n\r\n"
+        b"Thanks!\r\n\r\nOn Mon, 1 Jan 2024, Support <support@example.test> wrote:\r\n> Hello\r\n"
+    )
+    second = tmp_path / "b.eml"
+    second.write_bytes(b"Subject: second\r\n\r\nbody\r\n")
+    result = run("parse", str(mail), str(second), data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    for key in (
+        "subject",
+        "from",
+        "to",
+        "cc",
+        "date",
+        "message_id",
+        "in_reply_to",
+        "references",
+        "text",
+        "html",
+        "reply_text",
+        "signature",
+        "quoted_text",
+        "attachments",
+        "classification",
+    ):
+        assert key in first
+    assert first["subject"] == "Re: Hello"
+    assert first["from"]["email"] == "ada@example.test"
+    assert first["message_id"] == "m1@example.test"
+    assert first["in_reply_to"] == "m0@example.test"
+    assert first["reply_text"] == "Thanks!"
+    assert "Hello" in first["quoted_text"]
+    assert json.loads(lines[1])["subject"] == "second"
+
+
+def test_parse_reads_attachments_from_a_corpus_mail(tmp_path: Path) -> None:
+    manifest = CORPUS / "imap_tools_messages" / "manifest.jsonl"
+    if not manifest.exists():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    case = next(
+        json.loads(line)
+        for line in manifest.read_text().splitlines()
+        if json.loads(line)["expected"].get("attachments")
+    )
+    result = run("parse", str(CORPUS / "imap_tools_messages" / case["input"]), data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    expected = {a["sha256"] for a in case["expected"]["attachments"]}
+    assert expected <= {a["sha256"] for a in parsed["attachments"]}
+    assert {"filename", "content_type", "size", "sha256", "inline", "content_id"} <= set(parsed["attachments"][0])
+
+
+def test_parse_body_splits_a_plain_text_body(tmp_path: Path) -> None:
+    body = tmp_path / "body.txt"
+    body.write_text(
+        "Sounds good.\n\n-- \nBo\n\nOn Tue, Jan 2, 2024 at 9:00 AM Ada <ada@example.test> wrote:\n> Shall we?\n"
+    )
+    result = run("parse", "--body", str(body), data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    assert parsed["reply_text"] == "Sounds good."
+    assert "Bo" in parsed["signature"]
+    assert "Shall we?" in parsed["quoted_text"]
+
+
+def test_token_create_and_migrate_work_on_a_fresh_data_dir(tmp_path: Path) -> None:
+    migrated = run("migrate", data_dir=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "revision" in migrated.stdout
+    token = run("token", "create", "--name", "ci", data_dir=tmp_path)
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.strip().startswith("pr_")
+    assert (tmp_path / "postroom.db").exists()
+    assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+    nothing = run("replay", data_dir=tmp_path)
+    assert nothing.returncode == 0
+    assert "nothing quarantined" in nothing.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_starts_on_embedded_defaults_and_prints_a_token(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "POSTROOM_DATA_DIR": str(tmp_path / "data"),
+        "POSTROOM_HTTP_BIND": f"127.0.0.1:{port}",
+        "POSTROOM_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen([POSTROOM, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "postroom serve did not answer /health within 30 s"
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    token = next(word for word in out.split() if word.startswith("pr_"))
+    assert "First start" in out
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught.
+    assert process.returncode in (0, -signal.SIGTERM), err
+    assert "Traceback" not in err
+    # The token printed on the first start is a working admin token.
+    process = subprocess.Popen([POSTROOM, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/connections", headers={"Authorization": f"Bearer {token}"}
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert response.status_code == 200
+        assert response.json() == []
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=30)
+    assert "First start" not in out  # a token exists now: no new one is printed
