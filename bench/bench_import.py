@@ -97,7 +97,7 @@ def child_import(config: dict[str, Any]) -> None:
     from postroom.logconfig import configure
     from postroom.service import Service
     from postroom.settings import Settings
-    from postroom.store.models import RawMessage, RawStatus
+    from postroom.store.models import Connection, ConnectionStatus, RawMessage, RawStatus
 
     configure("WARNING")
     settings = Settings(data_dir=Path(config["data_dir"]), database_url=config["database_url"])
@@ -126,9 +126,12 @@ def child_import(config: dict[str, Any]) -> None:
     while True:
         with service.db.read() as session:
             counts = dict(session.execute(select(RawMessage.status, func.count()).group_by(RawMessage.status)).all())
+            state = session.execute(select(Connection.status, Connection.status_message)).one()
         stored = sum(counts.values())
         if stored_at is None and stored >= expected:
             stored_at = time.perf_counter() - started
+        if state.status == ConnectionStatus.ERROR:
+            raise SystemExit(f"the connection failed: {state.status_message}")
         finished = sum(v for k, v in counts.items() if k not in (RawStatus.PENDING, RawStatus.PROCESSING))
         if finished >= expected:
             break
@@ -195,9 +198,11 @@ def latency(dovecot: Any, user: Any, smtp: Any, samples: int, database_url: str 
     service.migrate()
     committed: dict[int, float] = {}
     service.events.subscribe(
-        lambda event: committed.setdefault(event.conversation_id or 0, time.perf_counter())
-        if event.kind == "conversation.created"
-        else None
+        lambda event: (
+            committed.setdefault(event.conversation_id or 0, time.perf_counter())
+            if event.kind == "conversation.created"
+            else None
+        )
     )
     with service.db.write() as session:
         connection = service.connections.create(
@@ -252,7 +257,7 @@ def latency(dovecot: Any, user: Any, smtp: Any, samples: int, database_url: str 
 
 def median_p95(values: list[float]) -> str:
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return f"{statistics.median(ordered) * 1000:.0f} ms / {p95 * 1000:.0f} ms"
 
 
@@ -275,8 +280,9 @@ def main() -> None:
     ensure_corpus(args.corpus, args.n)
     workdir = Path(tempfile.mkdtemp(prefix="postroom-bench-"))
     certs = make_certificates(workdir / "certs")
-    with DovecotServer(TEMPLATE, certs) as dovecot, SmtpTestServer() as smtp:
+    with DovecotServer(TEMPLATE, certs) as dovecot, SmtpTestServer(auth_required=True) as smtp:
         user = dovecot.add_user()
+        smtp.add_user(user.name, user.password)
         deliver(args.corpus, dovecot.maildir(user), dovecot.mail_uid, args.n)
         fetch = bare_fetch(dovecot.host, dovecot.ports.imap, user.name, user.password)
         deliver(args.corpus, dovecot.maildir(user), dovecot.mail_uid, args.n)
@@ -300,6 +306,7 @@ def main() -> None:
         )
         imported = json.loads(child.stdout.strip().splitlines()[-1])
         latency_user = dovecot.add_user()
+        smtp.add_user(latency_user.name, latency_user.password)
         pickup = latency(dovecot, latency_user, smtp, args.samples, args.database_url)
 
     print(f"corpus: {fetch['mails']} mails, {fetch['mb']:.0f} MB; database: {args.database_url or 'SQLite'}")

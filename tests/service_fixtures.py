@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import FAST, Api
 
 from postroom.service import Policies, Service
 from postroom.settings import Settings
+from support import FAST, Api
 
 
 @pytest.fixture

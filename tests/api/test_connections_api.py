@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support import Api
 
 from postroom.service import Service
+from support import Api
 
 BODY: dict[str, Any] = {
     "name": "Support",

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from support import Api, connection_body, wait_until
 from postroom.service import Service
 from postroom.store.models import Message, RawMessage, RawStatus
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.smtp import SmtpTestServer
+from support import Api, connection_body, wait_until
 
 
 def start_connection(api: Api, body: dict[str, Any]) -> int:

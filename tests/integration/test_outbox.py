@@ -9,13 +9,13 @@ from email import policy
 from typing import Any
 
 from sqlalchemy import select, update
-from support import Api, connection_body, wait_until
 
 from postroom.service import Service
 from postroom.store.models import Outbox, OutboxStatus, utcnow
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.smtp import SmtpTestServer
+from support import Api, connection_body, wait_until
 
 
 def conversation_with_mail(

@@ -167,3 +167,25 @@ def test_newsletter_is_sanitised_and_its_preheader_hidden() -> None:
 )
 def test_plain_text_rules(body: str, reply: str) -> None:
     assert split_reply(body).reply_text == reply
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        # Zimbra web client
+        '<div>Fine.</div><hr id="zwchr"><div><b>From: </b>Bob</div><div>old text</div>',
+        # Fastmail
+        '<div>Fine.</div><div id="qt"><div>On Mon, Bob wrote:</div><blockquote type="cite">old text</blockquote></div>',
+        # GMX / web.de
+        '<div>Fine.</div><div name="quote" style="border-left:2px solid #C3D9E5"><div>old text</div></div>',
+        # Samsung Email
+        '<div>Fine.</div><div id="composer_signature">Sent from my Galaxy</div><!-- originalMessage -->'
+        "<div>-------- Original message --------</div><div>old text</div>",
+        # ProtonMail
+        '<div>Fine.</div><div class="protonmail_quote">On Monday, Bob wrote:<blockquote>old text</blockquote></div>',
+    ],
+)
+def test_other_clients_html_marks(html: str) -> None:
+    parts, _ = split_html_reply(html)
+    assert parts.reply_text == "Fine."
+    assert "old text" in parts.quoted_text

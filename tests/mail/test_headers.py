@@ -32,8 +32,11 @@ from postroom.mail.headers import decode_value, decode_words, parse_date, parse_
         # Raw UTF-8 (RFC 6532) and unknown charset labels.
         ("Grüße".encode(), "Grüße"),
         (b"=?x-unknown?q?caf=C3=A9?=", "café"),
-        # Broken: no closing, stays as text.
+        # Broken: no closing, stays as text; folded inside a word; spaces in Q text; raw 8-bit in Q text.
         (b"=?utf-8?q?broken", "=?utf-8?q?broken"),
+        (b"=?utf-8?b?SGVs\r\n bG8=?= world", "Hello world"),
+        (b"=?utf-8?q?hello world?=", "hello world"),
+        ("=?iso-8859-1?q?caf\xe9?=".encode("latin-1"), "café"),
     ],
 )
 def test_decode_value(raw: bytes, expected: str) -> None:

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 import pytest
 
 from postroom.errors import AuthenticationError, ConnectError, FolderError, StoreError, TlsError
+from postroom.mail.peek import peek_message_id
 from postroom.sources.base import FetchedMail, ImapAccount, ImapCursor
-from postroom.sources.imap import Backoff, ImapSource, SourceState, extract_message_id
+from postroom.sources.imap import Backoff, ImapSource, SourceState
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.memory import MemoryEventLog, MemorySink, StatusRecorder
@@ -104,6 +105,13 @@ def test_wrong_password_names_account_and_protocol(dovecot: DovecotServer, dovec
     assert str(caught.value).startswith(f"IMAP {dovecot_user.address}: authentication failed")
     assert "AUTHENTICATIONFAILED" in caught.value.detail
     assert "not-the-password" not in str(caught.value) + events.text()
+
+
+def test_a_non_ascii_password_signs_in(dovecot: DovecotServer) -> None:
+    user = dovecot.add_user(password="Grüße-🔑-пароль")
+    dovecot.append(user, make_mail())
+
+    assert source(dovecot.imap_account(user, "starttls")).sync_once() == 1
 
 
 def test_wrong_port_is_a_connect_error(dovecot: DovecotServer, dovecot_user: MailUser) -> None:
@@ -468,8 +476,8 @@ def test_backoff_grows_with_jitter_up_to_the_cap() -> None:
         (b"Message-ID: <>\r\n\r\n", None),
     ],
 )
-def test_extract_message_id(header: bytes, expected: str | None) -> None:
-    assert extract_message_id(header) == expected
+def test_peek_message_id(header: bytes, expected: str | None) -> None:
+    assert peek_message_id(header) == expected
 
 
 def _subject_of(mail: FetchedMail) -> str:

@@ -89,7 +89,7 @@ def test_check_login_signs_in_and_sends_nothing(make_smtp_server: MakeServer) ->
 
     asyncio.run(check_login(server.smtp_account()))
 
-    assert [(a.login, a.success) for a in server.handler.auth_attempts] == [("agent@postroom.test", True)]
+    assert [(a.login, a.success) for a in server.handler.sign_ins] == [("agent@postroom.test", True)]
     assert server.messages == []
 
 
@@ -101,7 +101,7 @@ def test_untrusted_certificate_is_rejected_when_validating(make_smtp_server: Mak
         asyncio.run(check_login(server.smtp_account()))
 
     assert str(caught.value).startswith("SMTP support@postroom.test: TLS failed: certificate")
-    assert server.handler.auth_attempts == []
+    assert server.handler.sign_ins == []
 
 
 @pytest.mark.parametrize("mode", ["starttls", "ssl"])

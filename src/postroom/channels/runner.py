@@ -126,13 +126,9 @@ class ConnectionRunner:
             source = ImapSource(account, sink, events, on_status=self._status_callback(account.address))
             sources.append(source)
         try:
+            # check_login() logs its own connect and sign-in lines.
             for source in sources:
                 source.check_login()
-                events(
-                    "info",
-                    "signed_in",
-                    f"IMAP {source.account.address}: signed in, folder {source.account.folder}",
-                )
             for outgoing in smtp_accounts:
                 asyncio.run(smtp.check_login(outgoing))
                 events(

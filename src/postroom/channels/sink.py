@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 from postroom.mail.peek import peek_message_id
 from postroom.sources.base import FetchedMail, ImapCursor
 from postroom.store.db import Database
-from postroom.store.models import Mailbox, RawMessage, RawStatus, utcnow
+from postroom.store.models import Mailbox, RawBody, RawMessage, RawStatus, utcnow
 
 LOOKUP_CHUNK = 500
 
@@ -50,6 +50,7 @@ class MailboxSink:
                         )
                     )
                 )
+            new = [(key, mail) for key, mail in zip(keys, mails, strict=True) if key not in known]
             rows = [
                 {
                     "connection_id": self.connection_id,
@@ -57,18 +58,21 @@ class MailboxSink:
                     "dedupe_key": key,
                     "origin": "imap",
                     "header_message_id": peek_message_id(mail.raw),
-                    "raw": mail.raw,
                     "size": len(mail.raw),
                     "received_at": now,
                     "status": RawStatus.PENDING,
                     "error": "",
                     "attempts": 0,
                 }
-                for key, mail in zip(keys, mails, strict=True)
-                if key not in known
+                for key, mail in new
             ]
             if rows:
-                session.execute(insert(RawMessage), rows)
+                ids = session.scalars(
+                    insert(RawMessage).returning(RawMessage.id, sort_by_parameter_order=True), rows
+                ).all()
+                session.execute(
+                    insert(RawBody), [{"raw_id": i, "data": mail.raw} for i, (_, mail) in zip(ids, new, strict=True)]
+                )
             # The cursor moves in the same transaction as the bytes it covers (DESIGN §1).
             session.execute(
                 update(Mailbox)

@@ -184,9 +184,17 @@ def guess(data: bytes) -> Decoded:
     if len(data) >= 32 and high >= 8:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data).best()
+        matches = list(from_bytes(data))
+        best = matches[0] if matches else None
         if best is not None and best.encoding:
             codec = resolve_charset(best.encoding) or best.encoding
+            # Latin code pages tie on most Western text (é and á sit at the same bytes in all of them);
+            # on a tie windows-1252, by far the most common in mail, wins.
+            for match in matches[1:6]:
+                tie = match.chaos <= best.chaos + 0.02 and match.coherence >= best.coherence - 0.05
+                if tie and (resolve_charset(match.encoding) or match.encoding) == "cp1252":
+                    codec = "cp1252"
+                    break
             text = _strict(data, codec)
             if text is not None:
                 return Decoded(text, codec, f"charset guessed as {codec}")

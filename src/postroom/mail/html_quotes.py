@@ -16,7 +16,9 @@ Each client marks its reply structure in its own way; these are the marks they r
   forwards; signature ``<div class="moz-signature">`` / ``<pre class="moz-signature">``.
 - Yahoo Mail: ``<div class="yahoo_quoted">`` (also ``ydp…yahoo_quoted``, ``id="yahoo_quoted_…"``); signature
   ``<div class="signature">`` / ``ydp…signature``.
-- ProtonMail ``protonmail_quote``, Zoho ``zmail_extra``, and ``<div class="OutlookMessageHeader">``.
+- ProtonMail ``protonmail_quote``, Zoho ``zmail_extra``, Zimbra ``<hr id="zwchr">``, Fastmail ``id="qt"``,
+  GMX/web.de ``<div name="quote">``, Samsung Email ``<!-- originalMessage -->`` (signature
+  ``composer_signature``), Yahoo mobile ``ymail_android_signature``, and ``<div class="OutlookMessageHeader">``.
 
 The HTML is cut at the first mark (by offset: an HTML parser mends the halves), and each piece is rendered
 to text. The plain-text rules of :mod:`postroom.mail.quotes` then run on the reply piece, which catches
@@ -43,13 +45,18 @@ _QUOTE_MARKS = re.compile(
     r"""|<blockquote\b[^>]*\btype\s*=\s*["']?cite\b"""
     r"""|<div\b[^>]*\b(?:class|id)\s*=\s*["']?[^"'>]*yahoo_quoted"""
     r"""|<(?:div|blockquote)\b[^>]*\bclass\s*=\s*["']?[^"'>]*\b(?:protonmail_quote|zmail_extra)\b"""
-    r"""|<div\b[^>]*\bclass\s*=\s*["']?OutlookMessageHeader\b""",
+    r"""|<div\b[^>]*\bclass\s*=\s*["']?OutlookMessageHeader\b"""
+    r"""|<hr\b[^>]*\bid\s*=\s*["']?zwchr\b"""
+    r"""|<(?:div|blockquote)\b[^>]*\bid\s*=\s*["']?qt\b"""
+    r"""|<div\b[^>]*\bname\s*=\s*["']?quote\b"""
+    r"""|<!--\s*originalMessage\s*-->""",
     re.IGNORECASE,
 )
 _SIGNATURE_MARKS = re.compile(
     r"""<(?:div|span)\b[^>]*\b(?:class\s*=\s*["']?[^"'>]*\bgmail_signature\b|data-smartmail\s*=\s*["']?gmail_signature)"""
     r"""|<(?:div|pre)\b[^>]*\bclass\s*=\s*["']?[^"'>]*\bmoz-signature\b"""
-    r"""|<div\b[^>]*\bid\s*=\s*["']?(?:x_)?(?:Signature|AppleMailSignature|ms-outlook-mobile-signature)\b"""
+    r"""|<div\b[^>]*\bid\s*=\s*["']?(?:x_)?(?:Signature|AppleMailSignature|ms-outlook-mobile-signature|"""
+    r"""ymail_android_signature|ymail_ios_signature|composer_signature)\b"""
     r"""|<div\b[^>]*\bclass\s*=\s*["']?(?:[^"'>]*\s)?(?:ydp[0-9a-f]+)?signature\b""",
     re.IGNORECASE,
 )

@@ -25,6 +25,8 @@ MAX_DEPTH = 32  # nesting beyond this is an attack or a loop, not a message
 MAX_PARTS = 2000
 
 _HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+# A header field and its continuation lines (none of them blank), ending in LF.
+_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]*([^\n]*(?:\n[ \t]+[^\s][^\n]*)*)\n")
 _CONTENT_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 _GUESS_BOUNDARY = re.compile(rb"^--([^\s]{4,100}?)(?:--)?[ \t]*\r?$", re.MULTILINE)
 
@@ -78,18 +80,54 @@ class Part:
         return out
 
 
+_HEADER_WINDOW = 65536
+
+
+def _blank_line(data: bytes, limit: int) -> tuple[int, int]:
+    """Positions of the first CRLF blank line and of an LF blank line before it, within ``limit``."""
+    end_crlf = data.find(b"\n\r\n", 0, limit)
+    end = data.find(b"\n\n", 0, limit if end_crlf == -1 else end_crlf)
+    return end_crlf, end
+
+
+def _fast_fields(block: bytes) -> list[tuple[str, bytes]] | None:
+    """Every line of a well-formed header block matched in one C-level scan, or ``None`` to go slowly.
+
+    Anything unusual (an mbox "From " line, a line that is no header, a blank continuation line) makes
+    the scan fail to cover the block, and the line-by-line reader below handles it with its defects.
+    """
+    fields: list[tuple[str, bytes]] = []
+    pos = 0
+    for match in _FIELD.finditer(block):
+        if match.start() != pos:
+            return None
+        value = match.group(2)
+        if b"\r" in value:
+            value = value.replace(b"\r\n", b"\n").rstrip(b"\r")
+        fields.append((match.group(1).decode("ascii"), value))
+        pos = match.end()
+    return fields if pos == len(block) else None
+
+
 def _split_header_block(data: bytes) -> tuple[list[tuple[str, bytes]], int, list[str]]:
     """Read header fields from the start of ``data``; return them, where the body starts, and defects."""
     fields: list[tuple[str, bytes]] = []
     defects: list[str] = []
-    end = data.find(b"\n\n")
-    end_crlf = data.find(b"\n\r\n")
-    if end_crlf != -1 and (end == -1 or end_crlf < end):
+    # Find the blank line that ends the headers without scanning a large body: line breaks are frequent
+    # in a base64 body, which makes searching for a short pattern slow, and headers are short.
+    end_crlf, end = _blank_line(data, min(len(data), _HEADER_WINDOW))
+    if end_crlf == -1 and end == -1 and len(data) > _HEADER_WINDOW:
+        end_crlf, end = _blank_line(data, len(data))
+    if end_crlf != -1 and end == -1:
         end, sep = end_crlf, 3
     else:
         sep = 2
     block_end = len(data) if end == -1 else end + 1
     body_start = len(data) if end == -1 else end + sep
+    if end != -1:
+        fast = _fast_fields(data[:block_end])
+        if fast is not None:
+            return fast, body_start, defects
     if data.startswith((b"\n", b"\r\n")):
         # An empty header block: the body starts after the first line break.
         return fields, data.find(b"\n") + 1, defects
@@ -279,7 +317,7 @@ def _parse_multipart(part: Part, depth: int, budget: _Budget) -> None:
 
 def parse_tree(raw: bytes) -> Part:
     """The MIME tree of a whole message. Never raises."""
-    if b"\n" not in raw[:65536] and b"\r" in raw:
+    if raw.find(b"\n", 0, 65536) == -1 and b"\r" in raw:
         # Old Mac line endings (CR alone): RFC 5322 wants CRLF; the standard library accepts CR too.
         raw = raw.replace(b"\r", b"\n")
     return parse_part(raw)

@@ -17,7 +17,7 @@ from postroom.mail.addresses import parse_address_list
 from postroom.mail.attachments import content_id, extension_for, safe_filename
 from postroom.mail.bodies import Bodies, FileSource, find_bodies
 from postroom.mail.classify import ClassifyInput, classify
-from postroom.mail.headers import Headers, parse_date, parse_msg_ids
+from postroom.mail.headers import Headers, bytes_to_str, parse_date, parse_msg_ids
 from postroom.mail.html import html_to_text, sanitize_html
 from postroom.mail.html_quotes import cids_in_history, split_html_reply
 from postroom.mail.mime import Part, parse_tree
@@ -55,8 +55,6 @@ _DEFAULT_OPTIONS = ParseOptions()
 def _addresses(headers: Headers, name: str) -> tuple[Address, ...]:
     out: list[Address] = []
     for raw in headers.raw_all(name):
-        from postroom.mail.headers import bytes_to_str
-
         out.extend(parse_address_list(bytes_to_str(raw, headers.hint)))
     return tuple(out)
 
@@ -132,13 +130,8 @@ def _attachments(
 
 
 def _file_payload(source: FileSource) -> bytes:
-    part = source.part
-    if part is None:
-        return b""
-    if part.message is not None or part.content_type in ("message/rfc822", "message/global"):
-        # The attached message as it was sent, transfer encoding undone (what a user saves as .eml).
-        return part.decoded()
-    return part.decoded()
+    """The file's bytes, transfer encoding undone; for an attached message, the message as it was sent."""
+    return source.part.decoded() if source.part is not None else b""
 
 
 def _split(bodies: Bodies, own_plain: str, own_html_raw: str) -> tuple[ReplyParts, str | None]:

@@ -41,6 +41,7 @@ from postroom.mail.phrases import (
     WROTE_SEARCH,
     WROTE_STEMS,
 )
+from postroom.mail.signatures import split_signature
 
 _QUOTE = re.compile(r"^[ \t]*(?:>|\|(?:[ \t]|$)|[A-Za-z]{1,3}>)")
 _DELIMITER = re.compile(r"^[ \t]*(?:ᐧ|[-_~=+*#]{2,}|[-_~=+*#]\s(?:[-_~=+*#]\s?){2,})[ \t]*$")
@@ -268,24 +269,21 @@ def _mark_header_blocks(lines: list[str], kinds: list[str], header_lines: set[in
                     break
                 j += 1
             if keys >= 2 and has_from:
-                if kinds[i] != "B" or True:
-                    kinds[i] = "B"
+                kinds[i] = "B"
                 for k in range(i + 1, last + 1):
                     if kinds[k] != "E":
                         kinds[k] = "H"
-                # A preceding "-----Original Message-----" or delimiter stays what it is.
                 i = last + 1
                 continue
         i += 1
 
 
-def _join(lines: list[str]) -> str:
-    return "\n".join(lines).strip("\n").rstrip()
-
-
 def _strip_block(lines: list[str]) -> str:
-    text = _join(lines)
-    return text.strip()
+    """The lines without blank lines around them; the first line keeps its indentation (code, poems)."""
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    return "\n".join(lines[start:]).rstrip()
 
 
 def split_reply(text: str) -> ReplyParts:
@@ -351,8 +349,7 @@ def _apply_rules(lines: list[str], kinds: list[str]) -> ReplyParts:
         q_lines = [k for k in range(m) if kinds[k] == "Q"]
         if q_lines and any(WROTE_SEARCH.search(lines[k]) for k in q_lines):
             for k in range(m):
-                if kinds[k] != "E" or True:
-                    quoted[k] = quoted[k] or not signature[k]
+                quoted[k] = quoted[k] or not signature[k]
             return _assemble(lines, quoted, signature, n)
         for k in range(m):
             if kinds[k] == "B":
@@ -381,8 +378,7 @@ def _apply_rules(lines: list[str], kinds: list[str]) -> ReplyParts:
         while start < m and kinds[start] == "E":
             start += 1
         for k in range(start, m):
-            if kinds[k] != "E" or k > start:
-                quoted[k] = True
+            quoted[k] = True
             kinds[k] = "E"
 
     # 6. Attribution lines left inside an inline answer are history too.
@@ -396,6 +392,7 @@ def _assemble(lines: list[str], quoted: list[bool], signature: list[bool], n: in
     reply = [lines[k] for k in range(n) if not quoted[k] and not signature[k]]
     sig = [lines[k] for k in range(n) if signature[k]]
     hist = [lines[k] for k in range(n) if quoted[k] and not signature[k]]
-    reply_text = _strip_block(reply)
-    # Blank lines where history was cut out leave runs of empty lines at the end of the reply.
-    return ReplyParts(reply_text, _strip_block(sig), _strip_block(hist))
+    # A corporate signature or disclaimer that no delimiter marked sits at the end of the reply.
+    unmarked = split_signature(_strip_block(reply))
+    signature_text = "\n\n".join(p for p in (unmarked.signature, _strip_block(sig)) if p)
+    return ReplyParts(unmarked.body, signature_text, _strip_block(hist))

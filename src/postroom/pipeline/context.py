@@ -38,6 +38,7 @@ class Context:
     session: Session
     services: PipelineServices
     raw: RawMessage
+    raw_bytes: bytes
     connection: Connection | None
     mailbox: Mailbox | None
     parsed: ParsedMessage | None = None

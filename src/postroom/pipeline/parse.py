@@ -17,7 +17,7 @@ def parse(ctx: Context) -> None:
         own_addresses=own,
         reply_token_key=ctx.services.reply_token_key,
     )
-    parsed = parse_message(ctx.raw.raw, options)
+    parsed = parse_message(ctx.raw_bytes, options)
     if not parsed.headers:
         # Broken mail is understood as far as it goes; bytes without a single header field are not
         # mail at all (RFC 5322 §3.6 requires at least From and Date), so a person should look.

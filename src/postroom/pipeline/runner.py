@@ -8,6 +8,7 @@ quarantined messages again.
 
 from __future__ import annotations
 
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -16,12 +17,13 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy import Select, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
+from postroom.errors import StageError
 from postroom.pipeline.context import Context, Event, PipelineServices, Stage
 from postroom.pipeline.default import DEFAULT_STAGES
 from postroom.store.db import Database
-from postroom.store.models import Connection, Mailbox, RawMessage, RawStatus, utcnow
+from postroom.store.models import Connection, RawBody, RawMessage, RawStatus, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -90,8 +92,7 @@ class PipelineRunner:
                 self._stop.wait(self.limits.poll_seconds)
                 continue
             if claimed:
-                for raw_id in claimed:
-                    self.process(raw_id)
+                self.process_batch(claimed)
                 continue
             with self._wake:
                 if self._pending_wakeups == 0 and not self._stop.is_set():
@@ -143,61 +144,86 @@ class PipelineRunner:
     # -- processing ----------------------------------------------------------------------------
 
     def process(self, raw_id: int) -> RawStatus:
-        """Run every stage on one raw message in one transaction; quarantine it when a stage fails."""
-        current = "load"
+        """Run every stage on one raw message in its own transaction; quarantine it when a stage fails."""
+        return self.process_batch([raw_id])[raw_id]
+
+    def process_batch(self, raw_ids: Sequence[int]) -> dict[int, RawStatus]:
+        """Run the stages on claimed raw messages, each inside a savepoint of one shared transaction.
+
+        Every message is still all-or-nothing (its savepoint), and a failing one is quarantined
+        without touching the others; sharing the commit and the loaded connections is what makes
+        the pipeline fast (a commit costs more than understanding a mail). Should the transaction
+        itself fail, each message is done again alone.
+        """
+        outcomes: dict[int, RawStatus] = {}
+        events: list[Event] = []
         try:
             with self.db.write() as session:
-                raw = session.get(RawMessage, raw_id)
-                if raw is None:
-                    return RawStatus.DONE
-                connection = (
-                    session.scalar(
-                        select(Connection)
-                        .where(Connection.id == raw.connection_id)
-                        .options(selectinload(Connection.mailboxes))
-                    )
-                    if raw.connection_id is not None
-                    else None
-                )
-                mailbox = session.get(Mailbox, raw.mailbox_id) if raw.mailbox_id is not None else None
-                ctx = Context(session, self.services, raw, connection, mailbox)
-                for stage in self.stages:
-                    current = stage.name
-                    stage(ctx)
-                    if ctx.stopped:
-                        break
-                raw.status = ctx.outcome
-                raw.error = ctx.reason
-                raw.attempts += 1
-                raw.claimed_by = None
-                raw.claimed_until = None
-                raw.processed_at = utcnow()
-                outcome = ctx.outcome
-                events = ctx.events
-        except Exception as exc:  # noqa: BLE001 (whatever a stage raises quarantines; the queue goes on)
-            self._quarantine(raw_id, current, exc)
-            return RawStatus.QUARANTINED
+                connections: dict[int | None, Connection | None] = {None: None}
+                for raw_id in raw_ids:
+                    outcome, produced = self._run_stages(session, raw_id, connections)
+                    outcomes[raw_id] = outcome
+                    events.extend(produced)
+        except Exception:
+            if len(raw_ids) == 1:
+                log.exception("pipeline.transaction_failed", raw_id=raw_ids[0])
+                self._quarantine(raw_ids[0], "commit", sys.exc_info()[1])
+                return {raw_ids[0]: RawStatus.QUARANTINED}
+            log.warning("pipeline.batch_failed_retrying_one_by_one", size=len(raw_ids))
+            outcomes = {}
+            for raw_id in raw_ids:
+                outcomes.update(self.process_batch([raw_id]))
+            return outcomes
         if events:
             try:
                 self.on_events(events)
             except Exception:
                 log.exception("pipeline.event_subscriber_failed")
-        return outcome
+        return outcomes
 
-    def _quarantine(self, raw_id: int, stage_name: str, exc: BaseException) -> None:
-        reason = f"{stage_name}: {type(exc).__name__}: {exc}"
-        log.warning("pipeline.quarantined", raw_id=raw_id, reason=reason)
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    def _run_stages(
+        self, session: Session, raw_id: int, connections: dict[int | None, Connection | None]
+    ) -> tuple[RawStatus, list[Event]]:
+        raw = session.get(RawMessage, raw_id)
+        if raw is None:
+            return RawStatus.DONE, []
+        if raw.connection_id not in connections:
+            connections[raw.connection_id] = session.scalar(
+                select(Connection).where(Connection.id == raw.connection_id).options(selectinload(Connection.mailboxes))
+            )
+        connection = connections[raw.connection_id]
+        mailbox = next((b for b in connection.mailboxes if b.id == raw.mailbox_id), None) if connection else None
+        body = session.get(RawBody, raw_id)
+        current = "load"
+        try:
+            with session.begin_nested():
+                ctx = Context(session, self.services, raw, body.data if body else b"", connection, mailbox)
+                for stage in self.stages:
+                    current = stage.name
+                    stage(ctx)
+                    if ctx.stopped:
+                        break
+                self._settle(raw, ctx.outcome, ctx.reason)
+        except Exception as exc:  # noqa: BLE001 (whatever a stage raises quarantines; the queue goes on)
+            self._settle(raw, RawStatus.QUARANTINED, _reason(current, exc))
+            log.warning("pipeline.quarantined", raw_id=raw_id, reason=raw.error)
+            return RawStatus.QUARANTINED, []
+        return ctx.outcome, ctx.events
+
+    @staticmethod
+    def _settle(raw: RawMessage, outcome: RawStatus, reason: str) -> None:
+        raw.status = outcome
+        raw.error = reason
+        raw.attempts += 1
+        raw.claimed_by = None
+        raw.claimed_until = None
+        raw.processed_at = utcnow()
+
+    def _quarantine(self, raw_id: int, stage_name: str, exc: BaseException | None) -> None:
         with self.db.write() as session:
             raw = session.get(RawMessage, raw_id)
-            if raw is None:
-                return
-            raw.status = RawStatus.QUARANTINED
-            raw.error = reason if len(detail) <= len(reason) else f"{stage_name}: {detail}"
-            raw.attempts += 1
-            raw.claimed_by = None
-            raw.claimed_until = None
-            raw.processed_at = utcnow()
+            if raw is not None:
+                self._settle(raw, RawStatus.QUARANTINED, _reason(stage_name, exc))
 
     def drain(self, max_messages: int | None = None) -> int:
         """Process pending messages in this thread until none is left (for the CLI and tests)."""
@@ -206,9 +232,8 @@ class PipelineRunner:
             ids = self.claim(self.limits.claim_batch)
             if not ids:
                 break
-            for raw_id in ids:
-                self.process(raw_id)
-                done += 1
+            self.process_batch(ids)
+            done += len(ids)
         return done
 
     def replay(self, raw_ids: Sequence[int] | None = None) -> int:
@@ -220,3 +245,13 @@ class PipelineRunner:
             result = session.execute(query.values(status=RawStatus.PENDING, error=""))
         self.wake()
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _reason(stage_name: str, exc: BaseException | None) -> str:
+    """Why a message was quarantined: the stage and the error, on one line."""
+    if isinstance(exc, StageError):
+        return str(exc)
+    if exc is None:
+        return f"{stage_name}: unknown error"
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
+    return f"{stage_name}: {detail}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from postroom.jobs.locks import xact_lock
-from postroom.mail.threading import normalize_subject, read_reply_token
+from postroom.mail.threading import read_reply_token, subject_key
 from postroom.pipeline.context import Context, Event, stage
 from postroom.store.models import Conversation, ConversationStatus, Message, utcnow
 
@@ -68,7 +68,8 @@ def _find(ctx: Context) -> Conversation | None:
     )
     if conversation is not None:
         return conversation
-    if parsed.normalized_subject and parsed.normalized_subject != parsed.subject.strip():
+    wanted_key = subject_key(parsed.subject)
+    if wanted_key and parsed.normalized_subject != parsed.subject.strip():
         resolved = session.scalars(
             select(Conversation)
             .where(Conversation.mailbox_id == ctx.mailbox.id, Conversation.contact_id == ctx.contact.id)
@@ -76,7 +77,7 @@ def _find(ctx: Context) -> Conversation | None:
             .limit(SUBJECT_MATCH_CANDIDATES)
         ).all()
         for candidate in resolved:
-            if normalize_subject(candidate.subject) == parsed.normalized_subject:
+            if subject_key(candidate.subject) == wanted_key:
                 return candidate
     return None
 

@@ -22,14 +22,13 @@ import contextlib
 import random
 import re
 import select
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
-from email.parser import BytesHeaderParser
 from enum import StrEnum
 from typing import Any, Final
 
@@ -45,6 +44,7 @@ from postroom.errors import (
     ProtocolError,
     TlsError,
 )
+from postroom.mail.peek import peek_message_id
 from postroom.sources.base import EventLog, FetchedMail, ImapAccount, ImapCursor, RawSink
 from postroom.tls import client_context, network_error
 
@@ -57,7 +57,6 @@ __all__ = [
     "SourceState",
     "SourceStatus",
     "StatusCallback",
-    "extract_message_id",
     "password_login",
 ]
 
@@ -67,12 +66,15 @@ _FETCH_ITEMS: Final = ("BODY.PEEK[]", "FLAGS", "INTERNALDATE")
 _MESSAGE_ID_ITEM: Final = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 # How long an IDLE wait may last before the loop looks at the stop event again.
 _STOP_CHECK: Final = 0.5
+# After a catch-up, IDLE is briefly left once more to ask whether mail slipped in meanwhile.
+_CONFIRM_AFTER: Final = 1.0
 # A session that stayed up this long ends a run of failures; one that drops sooner continues it, so
 # that a server which accepts and then drops every connection still shows up as failing.
 _STABLE_AFTER: Final = 60.0
 # LOGOUT on the way out must not keep stop() waiting on a server that is gone.
 _LOGOUT_TIMEOUT: Final = 2.0
-_MESSAGE_ID = re.compile(r"<([^<>]*)>")
+# RFC 3501 §9: UIDs are 32-bit unsigned (nz-number).
+_MAX_UID: Final = 2**32 - 1
 _BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
 
 
@@ -118,6 +120,10 @@ def password_login(client: Any, account: ImapAccount) -> None:
     """
     if client.has_capability("AUTH=PLAIN"):
         client.plain_login(account.login, account.password)
+    elif not (account.login + account.password).isascii():
+        raise AuthenticationError(
+            PROTOCOL, account.address, "the server offers no AUTH=PLAIN, which a non-ASCII login or password needs"
+        )
     else:
         client.login(account.login, account.password)
 
@@ -159,22 +165,6 @@ class _Untagged:
     text: str
 
 
-def extract_message_id(header_block: bytes) -> str | None:
-    """The Message-ID of a header block (or whole message), without angle brackets and whitespace.
-
-    Used to match messages across a UIDVALIDITY change; RawSink.known_message_ids expects this form.
-    """
-    # compat32 reads any bytes without judging them; we only want one header's text.
-    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(header_block)
-    value = headers.get("Message-ID")
-    if value is None:
-        return None
-    text = str(value)
-    match = _MESSAGE_ID.search(text)
-    ident = "".join((match.group(1) if match else text).split())
-    return ident or None
-
-
 class ImapSession:
     """One signed-in IMAP connection with the account's folder selected.
 
@@ -207,6 +197,9 @@ class ImapSession:
             with _translate_errors(account, endpoint):
                 # IMAPClient turns on imaplib's protocol trace, which costs five times the throughput.
                 client._imap.debug = 0
+                # imaplib writes a SASL response and its CRLF separately; with Nagle's algorithm the
+                # second write waits for a delayed ACK, 40 ms on every sign-in and continuation.
+                client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 # Timezone-aware INTERNALDATE values instead of local naive ones.
                 client.normalise_times = False
                 if account.encryption == "starttls":
@@ -242,6 +235,8 @@ class ImapSession:
 
     def search_after(self, last_uid: int, *, unread_only: bool = False) -> list[int]:
         """UIDs greater than ``last_uid`` (only \\Seen-less ones with ``unread_only``), ascending."""
+        if last_uid >= _MAX_UID:
+            return []
         criteria: list[str] = ["UID", f"{last_uid + 1}:*"]
         if unread_only:
             criteria.insert(0, "UNSEEN")
@@ -288,7 +283,7 @@ class ImapSession:
         result: dict[int, str | None] = {}
         for uid, data in response.items():
             header = next((v for k, v in data.items() if bytes(k).startswith(b"BODY[HEADER")), None)
-            result[int(uid)] = extract_message_id(bytes(header)) if header else None
+            result[int(uid)] = peek_message_id(bytes(header)) if header else None
         return result
 
     def take_news(self) -> bool:
@@ -392,6 +387,8 @@ class ImapSource:
         self._on_status = on_status
         self._authenticate = authenticate
         self._backoff = backoff or Backoff()
+        # Set while run() runs, so that a long catch-up ends between batches when asked to stop.
+        self._stop: threading.Event | None = None
 
     def check_login(self) -> None:
         """Connect, sign in and select the folder, then log out; raise the ChannelError leaf on failure."""
@@ -413,6 +410,7 @@ class ImapSource:
         and propagates after ``on_status`` was told STOPPED.
         """
         failures = 0
+        self._stop = stop
         try:
             while not stop.is_set():
                 self._on_status(SourceStatus(SourceState.CONNECTING, failures))
@@ -438,6 +436,7 @@ class ImapSource:
                     self._on_status(SourceStatus(SourceState.RETRYING, failures, error, delay))
                     stop.wait(delay)
         finally:
+            self._stop = None
             self._log("info", "stopped", f"stopped reading {self.account.folder}")
             self._on_status(SourceStatus(SourceState.STOPPED, failures))
 
@@ -479,9 +478,12 @@ class ImapSource:
         now = time.monotonic()
         renew_at = now + account.idle_renew
         poll_at = now + account.check_interval
+        # run() caught up just before: confirm once that nothing slipped in before IDLE began.
+        confirm_at: float | None = now + _CONFIRM_AFTER
         while not stop.is_set():
             now = time.monotonic()
-            woke = session.idle_wait(max(0.0, min(_STOP_CHECK, renew_at - now, poll_at - now)))
+            deadline = min(renew_at, poll_at, confirm_at if confirm_at is not None else renew_at)
+            woke = session.idle_wait(max(0.0, min(_STOP_CHECK, deadline - now)))
             now = time.monotonic()
             if woke or now >= poll_at:
                 # New mail (or the safety-net poll): leave IDLE at once and fetch, so that pickup
@@ -492,6 +494,16 @@ class ImapSource:
                 now = time.monotonic()
                 renew_at = now + account.idle_renew
                 poll_at = now + account.check_interval
+                confirm_at = now + _CONFIRM_AFTER
+            elif confirm_at is not None and now >= confirm_at:
+                # Dovecot never announces, in IDLE, mail that arrived between the NOOP of the last
+                # catch-up and the start of IDLE; one NOOP a moment later finds it.
+                session.idle_done()
+                confirm_at = None
+                if session.poll():
+                    self._catch_up(session)
+                    confirm_at = time.monotonic() + _CONFIRM_AFTER
+                session.idle_start()
             elif now >= renew_at:
                 # RFC 2177 §3: servers may drop a client idle for 30 minutes; re-issue well before.
                 session.idle_done()
@@ -505,11 +517,11 @@ class ImapSource:
         A message that arrives while we sync is announced once, in the answer to whichever command
         comes next; Dovecot does not mention it again in the IDLE that follows. Without the NOOP a
         message landing during a sync (which includes the sink's commit) would wait for the next
-        poll. What remains is the moment between the NOOP's answer and IDLE; the poll at
-        ``check_interval`` covers it.
+        poll. What remains is the moment between the NOOP's answer and IDLE, which
+        :meth:`_watch_idle` closes with one more NOOP shortly after.
         """
         imported = self._sync(session)
-        while session.poll():
+        while not self._stopping() and session.poll():
             imported += self._sync(session)
         return imported
 
@@ -522,6 +534,8 @@ class ImapSource:
         uids = session.search_after(last_uid, unread_only=self.account.unread_only)
         imported = 0
         for batch in _batches(uids, self.account.batch_size):
+            if self._stopping():
+                break
             mails = session.fetch(batch)
             imported += self._store(session, mails, ImapCursor(folder.uidvalidity, batch[-1]))
         if imported:
@@ -546,6 +560,8 @@ class ImapSource:
         imported = 0
         skipped = 0
         for batch in _batches(uids, self.account.batch_size):
+            if self._stopping():
+                break
             message_ids = session.fetch_message_ids(batch)
             known = self._sink.known_message_ids([mid for mid in message_ids.values() if mid])
             wanted = [uid for uid in batch if uid in message_ids and message_ids[uid] not in known]
@@ -558,6 +574,10 @@ class ImapSource:
             self._sink.store([], ImapCursor(folder.uidvalidity, 0))
         self._log("info", "imported", f"{imported} mails imported from {folder.name}; {skipped} already known")
         return imported
+
+    def _stopping(self) -> bool:
+        # Every batch commits its cursor, so stopping between two loses nothing.
+        return self._stop is not None and self._stop.is_set()
 
     def _store(self, session: ImapSession, mails: Sequence[FetchedMail], cursor: ImapCursor) -> int:
         for mail in mails:

@@ -196,7 +196,6 @@ class RawMessage(Base):
     origin: Mapped[str] = mapped_column(String(16))  # imap, pop3, smtp, webhook
     # The Message-ID header as found (without brackets), read cheaply at store time for resync and dedupe.
     header_message_id: Mapped[str | None] = mapped_column(String(998), index=True, default=None)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[RawStatus] = mapped_column(_enum(RawStatus), default=RawStatus.PENDING)
@@ -206,6 +205,21 @@ class RawMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), default=None)
+
+    body: Mapped[RawBody] = relationship(lazy="raise", cascade="all, delete-orphan", uselist=False)
+
+
+class RawBody(Base):
+    """The bytes of a raw message, in a table of their own.
+
+    Kept apart so that the frequent status changes of a raw message rewrite a small row: SQLite
+    rewrites a whole record, overflow pages included, on every UPDATE.
+    """
+
+    __tablename__ = "raw_bodies"
+
+    raw_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Customer(Base):

@@ -133,6 +133,7 @@ class DovecotServer:
         self.config_path = self.workdir / "dovecot.conf"
         self.users_dir = self.workdir / "users"
         self._identity = _service_identity()
+        self._instance = f"postroom-test-{self.workdir.name}"
         self._certs = self._copy_certs(certs)
         self._users: dict[str, MailUser] = {}
         self._users_lock = threading.Lock()
@@ -171,14 +172,16 @@ class DovecotServer:
             # Keep the ports across a restart so that clients reconnect to the same place.
             ports = self._ports or _free_ports()
             self._write_config(ports)
-            log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            log_offset = len(self.log_text())
+            stdout_offset = len(self._stdout_text())
             self._spawn()
             try:
                 self._wait_ready(ports)
             except DovecotError as error:
                 self._terminate()
                 last_error = str(error)
-                log_tail = self.log_text()[log_offset:]
+                # Start-up failures (a port taken) reach stdout before the log process runs.
+                log_tail = self.log_text()[log_offset:] + self._stdout_text()[stdout_offset:]
                 if not any(marker in log_tail for marker in _BIND_FAILED):
                     raise DovecotError(f"{error}\n--- dovecot log ---\n{log_tail}") from None
                 # Another process took a port: fresh ones are chosen on the next attempt, or, on a
@@ -213,6 +216,12 @@ class DovecotServer:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _stdout_text(self) -> str:
+        try:
+            return (self.workdir / "dovecot.stdout").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
     def _spawn(self) -> None:
         stdout = open(self.workdir / "dovecot.stdout", "ab")  # noqa: SIM115 - handed to the child
         try:
@@ -241,7 +250,7 @@ class DovecotServer:
             except OSError:
                 time.sleep(0.005)
                 continue
-            if greeting.startswith(b"* OK"):
+            if greeting.startswith(b"* OK") and self._instance.encode() in greeting:
                 return
             time.sleep(0.005)
         raise DovecotError(f"Dovecot did not answer on port {ports.imap} within {self.start_timeout} s")
@@ -257,7 +266,8 @@ class DovecotServer:
     def _write_config(self, ports: DovecotPorts) -> None:
         identity = self._identity
         values = {
-            "instance_name": f"postroom-test-{self.workdir.name}",
+            "instance_name": self._instance,
+            "greeting": f"{self._instance} ready.",
             "base_dir": self.base_dir,
             "state_dir": self.workdir / "state",
             "log_path": self.log_path,
@@ -328,10 +338,19 @@ class DovecotServer:
         # Write aside and rename, so that Dovecot never reads half a file.
         path = self.users_dir / user.name
         staging = path.with_name(f".{user.name}.new")
-        staging.write_text(f"{user.name}:{{PLAIN}}{user.password}::::::{fields}\n")
+        staging.write_text(f"{user.name}:{{PLAIN}}{user.password}::::::{fields}\n", encoding="utf-8")
         staging.chmod(0o644)
         staging.replace(path)
         return user
+
+    @property
+    def mail_uid(self) -> int:
+        """The uid that owns the mail files (for tools that write into a Maildir directly)."""
+        return self._identity.mail_uid
+
+    def maildir(self, user: MailUser) -> Path:
+        """The Maildir of ``user`` (home is ``mail_root/<name>``, ``mail_location = maildir:~/Maildir``)."""
+        return self.mail_root / user.name / "Maildir"
 
     def imap_account(
         self, user: MailUser, encryption: ImapEncryption = "ssl", *, untrusted: bool = False, **changes: Any
@@ -356,8 +375,11 @@ class DovecotServer:
         client = IMAPClient(self.host, self.ports.imap, ssl=False, timeout=10)
         # IMAPClient turns on imaplib's protocol trace, which costs more than the commands.
         client._imap.debug = 0
+        # Small writes must not wait for delayed ACKs (see postroom.sources.imap).
+        client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            client.login(user.name, user.password)
+            # AUTHENTICATE PLAIN carries a UTF-8 password, which LOGIN in imaplib cannot (RFC 4616).
+            client.plain_login(user.name, user.password)
             if folder is not None:
                 client.select_folder(folder)
             yield client

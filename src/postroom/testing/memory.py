@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from email import policy
 from email.parser import BytesHeaderParser
 
+from postroom.mail.peek import peek_message_id
 from postroom.sources.base import FetchedMail, ImapCursor, LogLevel
-from postroom.sources.imap import SourceState, SourceStatus, extract_message_id
+from postroom.sources.imap import SourceState, SourceStatus
 
 __all__ = ["LogRecord", "MemoryEventLog", "MemorySink", "StatusRecorder"]
 
@@ -56,7 +57,7 @@ class MemorySink:
             new = 0
             for mail in mails:
                 self.handed.append(mail)
-                message_id = extract_message_id(mail.raw)
+                message_id = peek_message_id(mail.raw)
                 key = f"id:{message_id}" if message_id else f"sha256:{hashlib.sha256(mail.raw).hexdigest()}"
                 if key in self._keys:
                     continue

@@ -73,13 +73,15 @@ class RecordingHandler:
     Scripts are set from the test's thread and read on the server's; one lock guards both.
     """
 
+    # No attribute may start with "auth_": aiosmtpd offers every such member as an AUTH mechanism.
+
     def __init__(self) -> None:
         self.messages: list[ReceivedMessage] = []
-        self.auth_attempts: list[AuthAttempt] = []
+        self.sign_ins: list[AuthAttempt] = []
         self.users: dict[str, str] = {}
         # Enforced here rather than by aiosmtpd, which cannot see implicit TLS and then warns on
         # every connection that AUTH is required without TLS.
-        self.auth_required = False
+        self.require_auth = False
         self._changed = threading.Condition()
         self._mail_replies: deque[str] = deque()
         self._data_replies: deque[str] = deque()
@@ -108,11 +110,20 @@ class RecordingHandler:
     def reset(self) -> None:
         with self._changed:
             self.messages.clear()
-            self.auth_attempts.clear()
+            self.sign_ins.clear()
             self._mail_replies.clear()
             self._data_replies.clear()
             self._refused.clear()
             self._drops.clear()
+
+    def add_user(self, login: str, password: str) -> None:
+        with self._changed:
+            self.users[login] = password
+
+    def received(self) -> list[ReceivedMessage]:
+        """A copy of the messages accepted so far."""
+        with self._changed:
+            return list(self.messages)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMessage]:
         with self._changed:
@@ -127,7 +138,7 @@ class RecordingHandler:
     ) -> str:
         if self._take_drop("MAIL", server):
             return "421 4.3.2 Closing"
-        if self.auth_required and not session.authenticated:
+        if self.require_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
         with self._changed:
             if self._mail_replies:
@@ -180,7 +191,7 @@ class RecordingHandler:
         with self._changed:
             expected = self.users.get(login)
             success = expected is not None and expected.encode() == auth_data.password
-            self.auth_attempts.append(AuthAttempt(mechanism, login, success))
+            self.sign_ins.append(AuthAttempt(mechanism, login, success))
         return AuthResult(success=success, handled=False, auth_data=auth_data)
 
     def _take_drop(self, command: Command, server: SMTP) -> bool:
@@ -232,7 +243,7 @@ class SmtpTestServer:
         self.handler.users.update(users or {})
         self._certs = certs
         self._untrusted = untrusted
-        self.handler.auth_required = bool(users) if auth_required is None else auth_required
+        self.handler.require_auth = bool(users) if auth_required is None else auth_required
         self._bind = (host, port)
         self._hostname = hostname
         self._controller: _Controller | None = None
@@ -240,7 +251,9 @@ class SmtpTestServer:
         self.port = port
 
     def start(self) -> SmtpTestServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP, as getaddrinfo would give: asyncio sets TCP_NODELAY only on sockets that
+        # say so, and without it every multi-line reply waits 40 ms for a delayed ACK (Nagle).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(self._bind)
@@ -249,7 +262,7 @@ class SmtpTestServer:
             raise
         self.port = sock.getsockname()[1]
         tls = self._certs.server_context(untrusted=self._untrusted) if self._certs is not None else None
-        offer_auth = bool(self.handler.users) or self.handler.auth_required
+        offer_auth = bool(self.handler.users) or self.handler.require_auth
         controller = _Controller(
             self.handler,
             sock,
@@ -281,8 +294,7 @@ class SmtpTestServer:
 
     @property
     def messages(self) -> list[ReceivedMessage]:
-        with self.handler._changed:
-            return list(self.handler.messages)
+        return self.handler.received()
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMessage]:
         """Wait until ``count`` messages were accepted; return all of them."""
@@ -301,8 +313,8 @@ class SmtpTestServer:
         self.handler.drop_connection(at, count)
 
     def add_user(self, login: str, password: str) -> None:
-        with self.handler._changed:
-            self.handler.users[login] = password
+        """Accept another login from now on (AUTH must be offered: pass users or auth_required)."""
+        self.handler.add_user(login, password)
 
     def reset(self) -> None:
         """Forget messages, sign-in attempts and scripts (users stay)."""

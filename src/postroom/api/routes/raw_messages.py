@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
-from sqlalchemy.orm import defer
 
 from postroom.api.deps import ServiceDep
 from postroom.api.schemas import RawMessageOut, ReplayIn, ReplayOut
 from postroom.errors import NotFound
-from postroom.store.models import RawMessage, RawStatus
+from postroom.store.models import RawBody, RawMessage, RawStatus
 
 router = APIRouter(tags=["raw messages"])
 
@@ -47,16 +46,16 @@ def list_raw_messages(
         query = query.where(RawMessage.connection_id == connection_id)
     with service.db.read() as session:
         # The bytes stay in the database: a listing never needs them.
-        return [_view(r) for r in session.scalars(query.options(defer(RawMessage.raw)))]
+        return [_view(r) for r in session.scalars(query)]
 
 
 @router.get("/raw-messages/{raw_id}/eml", response_class=Response)
 def download_raw(raw_id: int, service: ServiceDep) -> Response:
     with service.db.read() as session:
-        raw = session.get(RawMessage, raw_id)
-        if raw is None:
+        body = session.get(RawBody, raw_id)
+        if body is None:
             raise NotFound(f"no raw message {raw_id}")
-        data = raw.raw
+        data = body.data
     return Response(
         data,
         media_type="message/rfc822",
