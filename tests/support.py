@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,21 @@ from postroom.pipeline.runner import RunnerLimits
 from postroom.service import Policies, Service
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.smtp import SmtpTestServer
+
+
+def shared_dir() -> Path:
+    """The workplace's shared folder (corpora, bench generator): ``../shared`` beside the project.
+
+    ``POSTROOM_SHARED_DIR`` overrides it, for a checkout that does not sit beside it.
+    """
+    if os.environ.get("POSTROOM_SHARED_DIR"):
+        return Path(os.environ["POSTROOM_SHARED_DIR"])
+    beside = Path(__file__).resolve().parents[1].parent / "shared"
+    return beside if beside.is_dir() else Path("/work/shared")
+
+
+CORPUS = shared_dir() / "corpus"
+
 
 # Background work paced for tests: the same code, shorter waits.
 FAST = Policies(

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support import CORPUS
+
 POSTROOM = str(Path(sys.executable).with_name("postroom"))
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def run(*args: str, data_dir: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus"
+from support import CORPUS
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
