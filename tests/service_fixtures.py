@@ -17,8 +17,15 @@ def make_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     """Build (and later close) a Postroom process on a fresh data dir; SQLite unless a URL is given."""
     made: list[Service] = []
 
-    def make(database_url: str | None = None, *, start: bool = True, policies: Policies = FAST) -> Service:
-        data_dir = tmp_path / f"data{len(made)}"
+    def make(
+        database_url: str | None = None,
+        *,
+        start: bool = True,
+        policies: Policies = FAST,
+        data_dir: Path | None = None,
+    ) -> Service:
+        # Passing the data dir of an earlier service restarts "the same installation" (same key, same files).
+        data_dir = data_dir or tmp_path / f"data{len(made)}"
         settings = Settings(
             data_dir=data_dir,
             database_url=database_url or f"sqlite:///{data_dir / 'postroom.db'}",

@@ -50,4 +50,4 @@ class ConnectionEventLog:
                 )
         except Exception:  # noqa: BLE001
             # The log must never take a source down (e.g. the connection was just deleted).
-            log.warning("connection_log.write_failed", connection_id=self.connection_id, event=event)
+            log.warning("connection_log.write_failed", connection_id=self.connection_id, log_event=event)
