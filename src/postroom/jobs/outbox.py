@@ -17,6 +17,7 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from postroom.channels.accounts import smtp_account
 from postroom.channels.logs import ConnectionEventLog
@@ -53,6 +54,12 @@ class OutboxLimits:
     claim_batch: int = 8  # messages sent concurrently by one worker
     claim_seconds: float = 600.0  # longer than any send can take; after it a claim is stale
     poll_seconds: float = 1.0
+
+
+UNCERTAIN_REASON = (
+    "the worker sending this message stopped before it could record the result; "
+    "it may have been delivered — check with the recipient, then resend if needed"
+)
 
 
 class OutboxWorker:
@@ -163,16 +170,7 @@ class OutboxWorker:
                 select(Outbox).where(Outbox.status == OutboxStatus.SENDING, Outbox.claimed_until < utcnow())
             ).all()
             for row in stale:
-                row.status = OutboxStatus.UNCERTAIN
-                row.last_error = (
-                    "the worker sending this message stopped before it could record the result; "
-                    "it may have been delivered — check with the recipient, then resend if needed"
-                )
-                message = session.get(Message, row.message_pk) if row.message_pk else None
-                if message is not None:
-                    message.delivery_status = OutboxStatus.UNCERTAIN.value
-                    message.delivery_detail = row.last_error
-                    events.append(Event("message.uncertain", message.conversation_id, message.id, row.connection_id))
+                events.append(_settle(session, row, OutboxStatus.UNCERTAIN, UNCERTAIN_REASON))
         if events:
             self.on_events(events)
         return len(stale)
@@ -224,36 +222,19 @@ class OutboxWorker:
     # -- settling ------------------------------------------------------------------------------
 
     def _settle_sent(self, outbox_id: int, result: SendResult, events_log: ConnectionEventLog | None) -> None:
-        now = utcnow()
         refused = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in result.refused.items())
+        detail = f"refused recipients: {refused}" if refused else ""
         with self.db.write() as session:
             row = session.get(Outbox, outbox_id)
             if row is None:
                 return
-            row.status = OutboxStatus.SENT
-            row.sent_at = now
-            row.smtp_reply = str(result.reply)
-            row.last_error = f"refused recipients: {refused}" if refused else ""
-            row.claimed_by = None
             row.attempts += 1
-            message = session.get(Message, row.message_pk) if row.message_pk else None
-            if message is not None:
-                message.delivery_status = OutboxStatus.SENT.value
-                message.delivery_detail = row.last_error or str(result.reply)
-                message.sent_at = now
-            message_id = row.message_id
-            event = Event(
-                "message.sent",
-                message.conversation_id if message else None,
-                row.message_pk,
-                row.connection_id,
-            )
+            row.sent_at = utcnow()
+            row.smtp_reply = str(result.reply)
+            event = _settle(session, row, OutboxStatus.SENT, detail, shown=detail or str(result.reply))
         if events_log is not None:
-            events_log(
-                "info",
-                "sent",
-                f"sent <{message_id}>: {result.reply}" + (f"; refused {refused}" if refused else ""),
-            )
+            note = f"; refused {refused}" if refused else ""
+            events_log("info", "sent", f"sent <{row.message_id}>: {result.reply}{note}")
         self.on_events([event])
 
     def _settle_retry(self, outbox_id: int, error: str, events_log: ConnectionEventLog | None) -> None:
@@ -263,26 +244,22 @@ class OutboxWorker:
                 return
             row.attempts += 1
             if row.attempts >= self.policy.max_attempts:
-                failed = True
+                error = f"gave up after {row.attempts} attempts: {error}"
+                event = _settle(session, row, OutboxStatus.FAILED, error)
             else:
-                failed = False
-                row.status = OutboxStatus.QUEUED
-                row.claimed_by = None
-                row.last_error = error
                 row.next_attempt_at = utcnow() + timedelta(seconds=self.policy.delay(row.attempts))
-                message = session.get(Message, row.message_pk) if row.message_pk else None
-                if message is not None:
-                    message.delivery_status = OutboxStatus.QUEUED.value
-                    message.delivery_detail = f"will retry: {error}"
-                attempts, message_id, when = row.attempts, row.message_id, row.next_attempt_at
-        if failed:
-            self._settle_failed(outbox_id, f"gave up after {self.policy.max_attempts} attempts: {error}", events_log)
-            return
-        if events_log is not None:
+                _settle(session, row, OutboxStatus.QUEUED, error, shown=f"will retry: {error}")
+                event = None
+        if event is not None:
+            if events_log is not None:
+                events_log("error", "send_failed", f"<{row.message_id}> not sent: {error}")
+            self.on_events([event])
+        elif events_log is not None:
+            when = f"{row.next_attempt_at:%H:%M:%S}"
             events_log(
                 "warning",
                 "send_retry",
-                f"<{message_id}> attempt {attempts} failed, retrying at {when:%H:%M:%S}: {error}",
+                f"<{row.message_id}> attempt {row.attempts} failed, retrying at {when}: {error}",
             )
 
     def _settle_failed(self, outbox_id: int, error: str, events_log: ConnectionEventLog | None) -> None:
@@ -290,23 +267,33 @@ class OutboxWorker:
             row = session.get(Outbox, outbox_id)
             if row is None:
                 return
-            row.status = OutboxStatus.FAILED
-            row.last_error = error
-            row.claimed_by = None
-            message = session.get(Message, row.message_pk) if row.message_pk else None
-            if message is not None:
-                message.delivery_status = OutboxStatus.FAILED.value
-                message.delivery_detail = error
-            event = Event(
-                "message.failed",
-                message.conversation_id if message else None,
-                row.message_pk,
-                row.connection_id,
-            )
-            message_id = row.message_id
+            event = _settle(session, row, OutboxStatus.FAILED, error)
         if events_log is not None:
-            events_log("error", "send_failed", f"<{message_id}> not sent: {error}")
+            events_log("error", "send_failed", f"<{row.message_id}> not sent: {error}")
         self.on_events([event])
+
+
+_EVENTS = {
+    OutboxStatus.SENT: "message.sent",
+    OutboxStatus.FAILED: "message.failed",
+    OutboxStatus.QUEUED: "message.retry",
+    OutboxStatus.UNCERTAIN: "message.uncertain",
+}
+
+
+def _settle(session: Session, row: Outbox, status: OutboxStatus, error: str, *, shown: str | None = None) -> Event:
+    """Give up the claim with a new status, mirrored on the conversation's message the agent sees."""
+    row.status = status
+    row.last_error = error
+    row.claimed_by = None
+    row.claimed_until = None
+    message = session.get(Message, row.message_pk) if row.message_pk else None
+    if message is not None:
+        message.delivery_status = status.value
+        message.delivery_detail = error if shown is None else shown
+        if status is OutboxStatus.SENT:
+            message.sent_at = row.sent_at
+    return Event(_EVENTS[status], message.conversation_id if message else None, row.message_pk, row.connection_id)
 
 
 def _reply_text(exc: DeliveryError) -> str:
