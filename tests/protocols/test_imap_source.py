@@ -12,8 +12,8 @@ import pytest
 
 from postroom.errors import AuthenticationError, ConnectError, FolderError, StoreError, TlsError
 from postroom.mail.peek import peek_message_id
-from postroom.sources.base import FetchedMail, ImapAccount, ImapCursor
-from postroom.sources.imap import Backoff, ImapSource, SourceState
+from postroom.sources.base import Backoff, FetchedMail, ImapAccount, ImapCursor, SourceState
+from postroom.sources.imap import ImapSource
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.memory import MemoryEventLog, MemorySink, StatusRecorder

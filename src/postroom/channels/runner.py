@@ -22,7 +22,8 @@ from postroom.channels.accounts import imap_account, smtp_account
 from postroom.channels.logs import ConnectionEventLog
 from postroom.channels.sink import MailboxSink
 from postroom.errors import ChannelError, PostroomError
-from postroom.sources.imap import ImapSource, SourceState, SourceStatus
+from postroom.sources.base import SourceState, SourceStatus
+from postroom.sources.imap import ImapSource
 from postroom.store.db import Database
 from postroom.store.models import Connection, ConnectionStatus, utcnow
 from postroom.store.secretbox import SecretBox

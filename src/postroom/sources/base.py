@@ -7,10 +7,14 @@ cursor, in one transaction) and returns; only then does the source acknowledge t
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal, Protocol
+
+from postroom.errors import PostroomError
 
 ImapEncryption = Literal["ssl", "starttls", "none"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -88,3 +92,55 @@ class EventLog(Protocol):
 
 
 StopCheck = Callable[[], bool]
+
+
+# ── how a running source reports (shared by every source) ──────────────────────────────────────
+
+
+class SourceState(StrEnum):
+    CONNECTING = "connecting"  # opening the connection, signing in, catching up
+    RUNNING = "running"  # signed in and caught up; waiting for mail (IDLE or polling)
+    RETRYING = "retrying"  # the last attempt failed; the next one starts after ``retry_in`` seconds
+    STOPPED = "stopped"  # run() has returned
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """What ``run()`` reports to its ``on_status`` callback at every change of state.
+
+    The runtime maps it onto the connection status: RUNNING clears an error; RETRYING carries the
+    error and ``failures``, the number of consecutive failed attempts, so that the runtime can set
+    the connection to ERROR after as many as it tolerates (or at once when ``error.temporary`` is
+    false: a wrong password does not fix itself).
+    """
+
+    state: SourceState
+    failures: int = 0
+    error: PostroomError | None = None
+    retry_in: float | None = None
+
+
+StatusCallback = Callable[[SourceStatus], None]
+"""Called from the source's thread; must return quickly and must not raise."""
+
+
+def ignore_status(status: SourceStatus) -> None:
+    """The default ``on_status``: a source used without a runtime reports to no one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delays between reconnection attempts: exponential, capped, with jitter.
+
+    The n-th consecutive failure waits between half and all of ``initial * factor**(n-1)`` (capped
+    at ``cap``), so that many workers that lost the same server do not return in step.
+    """
+
+    initial: float = 1.0
+    factor: float = 2.0
+    cap: float = 300.0
+
+    def delay(self, failures: int, rand: Callable[[], float] = random.random) -> float:
+        exponent = min(max(failures - 1, 0), 64)
+        base = min(self.cap, self.initial * self.factor**exponent)
+        return base / 2 + rand() * base / 2

@@ -19,7 +19,6 @@ that class sees IMAPClient's tuples.
 from __future__ import annotations
 
 import contextlib
-import random
 import re
 import select
 import socket
@@ -29,7 +28,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Final
 
 from imapclient import IMAPClient
@@ -45,18 +43,25 @@ from postroom.errors import (
     TlsError,
 )
 from postroom.mail.peek import peek_message_id
-from postroom.sources.base import EventLog, FetchedMail, ImapAccount, ImapCursor, RawSink
+from postroom.sources.base import (
+    Backoff,
+    EventLog,
+    FetchedMail,
+    ImapAccount,
+    ImapCursor,
+    RawSink,
+    SourceState,
+    SourceStatus,
+    StatusCallback,
+    ignore_status,
+)
 from postroom.tls import client_context, network_error
 
 __all__ = [
-    "Backoff",
     "FolderState",
     "ImapAuthenticator",
     "ImapSession",
     "ImapSource",
-    "SourceState",
-    "SourceStatus",
-    "StatusCallback",
     "password_login",
 ]
 
@@ -78,38 +83,8 @@ _MAX_UID: Final = 2**32 - 1
 _BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
 
 
-class SourceState(StrEnum):
-    CONNECTING = "connecting"  # opening the connection, signing in, catching up
-    RUNNING = "running"  # signed in and caught up; waiting for mail (IDLE or polling)
-    RETRYING = "retrying"  # the last attempt failed; the next one starts after ``retry_in`` seconds
-    STOPPED = "stopped"  # run() has returned
-
-
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
-    """What ``run()`` reports to its ``on_status`` callback at every change of state.
-
-    The runtime maps it onto the connection status: RUNNING clears an error; RETRYING carries the
-    error and ``failures``, the number of consecutive failed attempts, so that the runtime can set
-    the connection to ERROR after as many as it tolerates (or at once when ``error.temporary`` is
-    false: a wrong password does not fix itself).
-    """
-
-    state: SourceState
-    failures: int = 0
-    error: PostroomError | None = None
-    retry_in: float | None = None
-
-
-StatusCallback = Callable[[SourceStatus], None]
-"""Called from the source's thread; must return quickly and must not raise."""
-
 ImapAuthenticator = Callable[[Any, ImapAccount], None]
 """Signs in on a connected IMAPClient. The seam for XOAUTH2: pass one that calls ``oauth2_login``."""
-
-
-def _ignore_status(status: SourceStatus) -> None:
-    """The default ``on_status``: a source used without a runtime reports to no one."""
 
 
 def password_login(client: Any, account: ImapAccount) -> None:
@@ -126,24 +101,6 @@ def password_login(client: Any, account: ImapAccount) -> None:
         )
     else:
         client.login(account.login, account.password)
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delays between reconnection attempts: exponential, capped, with jitter.
-
-    The n-th consecutive failure waits between half and all of ``initial * factor**(n-1)`` (capped
-    at ``cap``), so that many workers that lost the same server do not return in step.
-    """
-
-    initial: float = 1.0
-    factor: float = 2.0
-    cap: float = 300.0
-
-    def delay(self, failures: int, rand: Callable[[], float] = random.random) -> float:
-        exponent = min(max(failures - 1, 0), 64)
-        base = min(self.cap, self.initial * self.factor**exponent)
-        return base / 2 + rand() * base / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,7 +334,7 @@ class ImapSource:
         sink: RawSink,
         log: EventLog,
         *,
-        on_status: StatusCallback = _ignore_status,
+        on_status: StatusCallback = ignore_status,
         authenticate: ImapAuthenticator = password_login,
         backoff: Backoff | None = None,
     ) -> None:

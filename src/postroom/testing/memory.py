@@ -18,8 +18,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 
 from postroom.mail.peek import peek_message_id
-from postroom.sources.base import FetchedMail, ImapCursor, LogLevel
-from postroom.sources.imap import SourceState, SourceStatus
+from postroom.sources.base import FetchedMail, ImapCursor, LogLevel, SourceState, SourceStatus
 
 __all__ = ["LogRecord", "MemoryEventLog", "MemorySink", "StatusRecorder"]
 
