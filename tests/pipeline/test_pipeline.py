@@ -255,6 +255,28 @@ def test_a_failing_stage_quarantines_only_its_message_and_replay_runs_it_again(i
     assert len(inbox.conversations()) == 2
 
 
+def test_a_failure_late_in_a_large_batch_rolls_back_only_that_message(inbox: Inbox) -> None:
+    # Ten mails make one claim large enough for the parser processes; the failure comes after the
+    # contact and the conversation were written, so only its savepoint can take them back.
+    def explode_after_thread(ctx: Context) -> None:
+        if ctx.parsed is not None and ctx.parsed.subject == "bad":
+            raise RuntimeError("late failure")
+
+    stages = list(DEFAULT_STAGES)
+    after_thread = [s.name for s in stages].index("thread") + 1
+    inbox.runner.stages = (*stages[:after_thread], NamedStage("late", explode_after_thread), *stages[after_thread:])
+    mails = [make_mail(f"good {i}", sender=f"C{i} <c{i}@customer.example>") for i in range(9)]
+    mails.insert(4, make_mail("bad", sender="Bo <bo@customer.example>"))
+    inbox.deliver(*mails)
+    statuses = [s for s, _ in inbox.raw_statuses()]
+    assert statuses.count(RawStatus.DONE) == 9
+    assert statuses[4] == RawStatus.QUARANTINED
+    with inbox.db.read() as session:
+        assert session.scalar(select(Contact).where(Contact.email == "bo@customer.example")) is None
+        assert session.scalar(select(Conversation).where(Conversation.subject == "bad")) is None
+    assert len(inbox.conversations()) == 9
+
+
 def test_bytes_that_are_not_mail_are_quarantined_with_the_reason(inbox: Inbox) -> None:
     inbox.deliver(b"\x00\x01 not a mail", make_mail("fine"))
     statuses = inbox.raw_statuses()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from postroom.helpdesk.contacts import find_or_create_contact
 from postroom.mail.model import Address
 from postroom.pipeline.context import Context, stage
 
@@ -14,4 +13,4 @@ def contact(ctx: Context) -> None:
     if sender is None:
         # No usable From at all: keep the mail, under a placeholder contact an agent can fix.
         sender = Address("unknown-sender@invalid", "Unknown sender")
-    ctx.contact = find_or_create_contact(ctx.session, sender)
+    ctx.contact = ctx.batch.contacts.find_or_create(sender)

@@ -7,22 +7,23 @@ its bytes by the parser, so exact copies are caught too.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from postroom.jobs.locks import xact_lock
 from postroom.pipeline.context import Context, stage
 from postroom.store.models import Message, RawStatus
+
+_KNOWN = (
+    select(Message.id)
+    .where(Message.message_id == bindparam("message_id"), Message.connection_id == bindparam("connection_id"))
+    .limit(1)
+)
 
 
 @stage("dedupe")
 def dedupe(ctx: Context) -> None:
     message_id = ctx.require_parsed().message_id
     # Two workers must not both decide that the same Message-ID is new.
-    xact_lock(ctx.session, f"message-id:{ctx.raw.connection_id}:{message_id}")
-    existing = ctx.session.scalar(
-        select(Message.id)
-        .where(Message.message_id == message_id, Message.connection_id == ctx.raw.connection_id)
-        .limit(1)
-    )
+    ctx.batch.lock(f"message-id:{ctx.raw.connection_id}:{message_id}")
+    existing = ctx.batch.sql.scalar(_KNOWN, {"message_id": message_id, "connection_id": ctx.raw.connection_id})
     if existing is not None:
         ctx.stop(RawStatus.DUPLICATE, f"Message-ID <{message_id}> already imported as message {existing}")

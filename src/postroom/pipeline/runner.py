@@ -8,31 +8,46 @@ quarantined messages again.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import StageError
-from postroom.pipeline.context import Context, Event, PipelineServices, Stage
+from postroom.pipeline.context import Batch, Context, Event, PipelineServices, RawRow, Stage
 from postroom.pipeline.default import DEFAULT_STAGES
+from postroom.pipeline.parse import Prepared, parse_options
+from postroom.pipeline.pool import ParsePool
 from postroom.store.db import Database
 from postroom.store.models import Connection, RawBody, RawMessage, RawStatus, utcnow
 
 log = structlog.get_logger(__name__)
 
 
+def _default_parse_processes() -> int:
+    # One parser process per core; on a single core they would only add copying.
+    cores = os.cpu_count() or 1
+    return min(cores, 4) if cores > 1 else 0
+
+
 @dataclass(frozen=True, slots=True)
 class RunnerLimits:
-    claim_batch: int = 32  # raw messages claimed per transaction
+    claim_batch: int = 64  # raw messages claimed per transaction
     claim_seconds: float = 300.0  # a claim older than this belongs to a dead worker and is released
     poll_seconds: float = 1.0  # look for work stored by other processes this often
+    # Processes that parse ahead of the transaction (pipeline/pool.py); 0 parses in the worker thread.
+    parse_processes: int = field(default_factory=_default_parse_processes)
+    # Smaller batches are parsed in the worker thread: one new mail is picked up sooner without the
+    # round trip to another process, and a quiet mailbox never starts the pool.
+    pool_from_batch: int = 8
 
 
 class PipelineRunner:
@@ -58,6 +73,9 @@ class PipelineRunner:
         self._pending_wakeups = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Worker processes read raw bytes from the database themselves, so they must be able to open it.
+        pooled = limits.parse_processes > 0 and not db.in_memory
+        self._parse_pool = ParsePool(limits.parse_processes, db.url) if pooled else None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -76,6 +94,8 @@ class PipelineRunner:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self._parse_pool is not None:
+            self._parse_pool.close()
 
     def wake(self) -> None:
         """New raw mail was stored in this process: start on it now rather than at the next poll."""
@@ -151,20 +171,54 @@ class PipelineRunner:
         """Run the stages on claimed raw messages, each inside a savepoint of one shared transaction.
 
         Every message is still all-or-nothing (its savepoint), and a failing one is quarantined
-        without touching the others; sharing the commit and the loaded connections is what makes
-        the pipeline fast (a commit costs more than understanding a mail). Should the transaction
-        itself fail, each message is done again alone.
+        without touching the others; sharing the commit and what was looked up (connections,
+        contacts, customer domains) is what makes the pipeline fast (a commit costs more than
+        understanding a mail). The raw rows, their bytes and their connections are read before the
+        write transaction begins, so that it holds SQLite's write lock only for writing. Should the
+        transaction itself fail, each message is done again alone.
         """
         outcomes: dict[int, RawStatus] = {}
         events: list[Event] = []
         try:
+            loaded = self._load(raw_ids)
             with self.db.write() as session:
-                connections: dict[int | None, Connection | None] = {None: None}
+                batch = Batch.open(session)
+                settled: list[dict[str, object]] = []
                 for raw_id in raw_ids:
-                    outcome, produced = self._run_stages(session, raw_id, connections)
-                    outcomes[raw_id] = outcome
-                    events.extend(produced)
-        except Exception:
+                    raw = loaded.raws.get(raw_id)
+                    if raw is None:
+                        # Deleted since it was claimed: nothing left to do.
+                        outcomes[raw_id] = RawStatus.DONE
+                        continue
+                    ctx, reason = self._run_stages(
+                        session,
+                        batch,
+                        raw,
+                        loaded.data.get(raw_id),
+                        loaded.connections.get(raw.connection_id),
+                        loaded.prepared.get(raw_id),
+                    )
+                    outcomes[raw_id] = ctx.outcome
+                    if ctx.outcome is not RawStatus.QUARANTINED:
+                        events.extend(ctx.events)
+                    settled.append(
+                        {
+                            "raw_id": raw_id,
+                            "status": ctx.outcome,
+                            "error": reason,
+                            "message_pk": ctx.message_pk,
+                            "now": utcnow(),
+                        }
+                    )
+                # The outcomes are written in the same transaction as what the stages wrote.
+                batch.sql.executemany(_SETTLE, settled)
+                batch.sql.close()
+        except Exception as exc:
+            if len(raw_ids) == 1 and _transient(exc):
+                # Lost a lock race with another worker; nothing was written. Back in the queue.
+                log.warning("pipeline.transaction_conflict_requeued", raw_id=raw_ids[0], error=str(exc))
+                self._requeue(raw_ids[0])
+                return {raw_ids[0]: RawStatus.PENDING}
             if len(raw_ids) == 1:
                 log.exception("pipeline.transaction_failed", raw_id=raw_ids[0])
                 self._quarantine(raw_ids[0], "commit", sys.exc_info()[1])
@@ -181,34 +235,80 @@ class PipelineRunner:
                 log.exception("pipeline.event_subscriber_failed")
         return outcomes
 
+    def _load(self, raw_ids: Sequence[int]) -> _Loaded:
+        """The raw rows and the connections (with mailboxes) they came through, read before the
+        write transaction; then the batch parsed by the parser processes when it is worth sending
+        there, or else the raw bytes, which the parse stage needs."""
+        loaded = _Loaded()
+        with self.db.read() as session:
+            for raw_id, connection_id, mailbox_id, received_at in session.execute(
+                select(RawMessage.id, RawMessage.connection_id, RawMessage.mailbox_id, RawMessage.received_at).where(
+                    RawMessage.id.in_(list(raw_ids))
+                )
+            ):
+                loaded.raws[raw_id] = RawRow(raw_id, connection_id, mailbox_id, received_at)
+            wanted = {raw.connection_id for raw in loaded.raws.values()} - {None}
+            if wanted:
+                for found in session.scalars(
+                    select(Connection).where(Connection.id.in_(wanted)).options(selectinload(Connection.mailboxes))
+                ):
+                    loaded.connections[found.id] = found
+        if self._parse_pool is not None and len(loaded.raws) >= self.limits.pool_from_batch:
+            work = [
+                (
+                    raw.id,
+                    parse_options(
+                        loaded.connections.get(raw.connection_id), raw.received_at, self.services.reply_token_key
+                    ),
+                )
+                for raw in loaded.raws.values()
+            ]
+            loaded.prepared = self._parse_pool.prepare(work, self.services.blobs)
+        unparsed = [raw_id for raw_id in loaded.raws if raw_id not in loaded.prepared]
+        if unparsed:
+            with self.db.read() as session:
+                for raw_id, data in session.execute(
+                    select(RawBody.raw_id, RawBody.data).where(RawBody.raw_id.in_(unparsed))
+                ):
+                    loaded.data[raw_id] = data
+        return loaded
+
     def _run_stages(
-        self, session: Session, raw_id: int, connections: dict[int | None, Connection | None]
-    ) -> tuple[RawStatus, list[Event]]:
-        raw = session.get(RawMessage, raw_id)
-        if raw is None:
-            return RawStatus.DONE, []
-        if raw.connection_id not in connections:
-            connections[raw.connection_id] = session.scalar(
-                select(Connection).where(Connection.id == raw.connection_id).options(selectinload(Connection.mailboxes))
-            )
-        connection = connections[raw.connection_id]
+        self,
+        session: Session,
+        batch: Batch,
+        raw: RawRow,
+        data: bytes | None,
+        connection: Connection | None,
+        prepared: Prepared | None,
+    ) -> tuple[Context, str]:
         mailbox = next((b for b in connection.mailboxes if b.id == raw.mailbox_id), None) if connection else None
-        body = session.get(RawBody, raw_id)
+        ctx = Context(session, self.services, raw, connection, mailbox, batch, data)
+        if prepared is not None:
+            ctx.parsed = prepared.parsed
+            ctx.blob_keys = prepared.blob_keys
         current = "load"
+        mark = batch.contacts.mark()
         try:
-            with session.begin_nested():
-                ctx = Context(session, self.services, raw, body.data if body else b"", connection, mailbox)
+            with batch.savepoint():
                 for stage in self.stages:
                     current = stage.name
                     stage(ctx)
                     if ctx.stopped:
                         break
-                self._settle(raw, ctx.outcome, ctx.reason)
-        except Exception as exc:  # noqa: BLE001 (whatever a stage raises quarantines; the queue goes on)
-            self._settle(raw, RawStatus.QUARANTINED, _reason(current, exc))
-            log.warning("pipeline.quarantined", raw_id=raw_id, reason=raw.error)
-            return RawStatus.QUARANTINED, []
-        return ctx.outcome, ctx.events
+        except Exception as exc:  # whatever a stage raises quarantines the mail; the queue goes on
+            if _transient(exc):
+                # A deadlock between workers says nothing about the mail: the whole transaction is
+                # done again (its messages one by one), rather than the mail being quarantined.
+                raise
+            # The savepoint rolled back; so must what the batch remembered of this message.
+            batch.contacts.forget_since(mark)
+            ctx.outcome = RawStatus.QUARANTINED
+            ctx.message_pk = None
+            reason = _reason(current, exc)
+            log.warning("pipeline.quarantined", raw_id=raw.id, reason=reason)
+            return ctx, reason
+        return ctx, ctx.reason
 
     @staticmethod
     def _settle(raw: RawMessage, outcome: RawStatus, reason: str) -> None:
@@ -218,6 +318,14 @@ class PipelineRunner:
         raw.claimed_by = None
         raw.claimed_until = None
         raw.processed_at = utcnow()
+
+    def _requeue(self, raw_id: int) -> None:
+        with self.db.write() as session:
+            session.execute(
+                update(RawMessage)
+                .where(RawMessage.id == raw_id, RawMessage.status == RawStatus.PROCESSING)
+                .values(status=RawStatus.PENDING, claimed_by=None, claimed_until=None)
+            )
 
     def _quarantine(self, raw_id: int, stage_name: str, exc: BaseException | None) -> None:
         with self.db.write() as session:
@@ -245,6 +353,42 @@ class PipelineRunner:
             result = session.execute(query.values(status=RawStatus.PENDING, error=""))
         self.wake()
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(eq=False)
+class _Loaded:
+    raws: dict[int, RawRow] = field(default_factory=dict)
+    data: dict[int, bytes] = field(default_factory=dict)
+    connections: dict[int | None, Connection] = field(default_factory=dict)
+    prepared: dict[int, Prepared] = field(default_factory=dict)
+
+
+# How a processed raw message is left: its outcome, the reason, and the message it became.
+_SETTLE = (
+    update(RawMessage)
+    .where(RawMessage.id == bindparam("raw_id"))
+    .values(
+        status=bindparam("status"),
+        error=bindparam("error"),
+        attempts=RawMessage.attempts + 1,
+        claimed_by=None,
+        claimed_until=None,
+        processed_at=bindparam("now"),
+        message_pk=func.coalesce(bindparam("message_pk"), RawMessage.message_pk),
+    )
+)
+
+
+# Deadlock, serialization failure, lock not available (PostgreSQL SQLSTATEs).
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a database error came from concurrency (worth doing again), not from the mail."""
+    cause = getattr(exc, "orig", None) or exc
+    if getattr(cause, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    return isinstance(cause, sqlite3.OperationalError) and "database is locked" in str(cause)
 
 
 def _reason(stage_name: str, exc: BaseException | None) -> str:

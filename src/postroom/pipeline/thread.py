@@ -11,38 +11,81 @@ In order (seeds 001, 002, 003):
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
 
-from postroom.jobs.locks import xact_lock
+from sqlalchemy import Select, bindparam, insert, select, update
+
 from postroom.mail.threading import read_reply_token, subject_key
-from postroom.pipeline.context import Context, Event, stage
+from postroom.pipeline.context import Context, ConversationRow, Event, stage
 from postroom.store.models import Conversation, ConversationStatus, Message, utcnow
 
 SUBJECT_MATCH_CANDIDATES = 20
 
+_COLUMNS = (Conversation.id, Conversation.status, Conversation.subject)
+_BY_ID = select(*_COLUMNS).where(Conversation.id == bindparam("conversation_id"))
+_OPEN_OF_CONTACT = (
+    select(*_COLUMNS)
+    .where(
+        Conversation.mailbox_id == bindparam("mailbox_id"),
+        Conversation.contact_id == bindparam("contact_id"),
+        Conversation.status != ConversationStatus.RESOLVED,
+    )
+    .order_by(Conversation.last_message_at.desc())
+    .limit(1)
+)
+_RECENT_OF_CONTACT = (
+    select(*_COLUMNS)
+    .where(Conversation.mailbox_id == bindparam("mailbox_id"), Conversation.contact_id == bindparam("contact_id"))
+    .order_by(Conversation.last_message_at.desc())
+    .limit(SUBJECT_MATCH_CANDIDATES)
+)
+_CREATE = (
+    insert(Conversation)
+    .values({column.name: bindparam(column.name) for column in Conversation.__table__.columns if column.name != "id"})
+    .returning(Conversation.id)
+)
+_REOPEN = (
+    update(Conversation).where(Conversation.id == bindparam("conversation_id")).values(status=ConversationStatus.OPEN)
+)
+# One statement per number of Message-IDs looked up (a prepared statement has a fixed shape).
+_BY_MESSAGE_IDS: dict[int, Select[str | None, int]] = {}
 
-def _by_message_ids(ctx: Context, message_ids: list[str]) -> Conversation | None:
+
+def _by_message_ids_statement(count: int) -> Select[str | None, int]:
+    found = _BY_MESSAGE_IDS.get(count)
+    if found is None:
+        statement = select(Message.message_id, Message.conversation_id).where(
+            Message.message_id.in_([bindparam(f"m{i}") for i in range(count)]),
+            Message.connection_id == bindparam("connection_id"),
+        )
+        found = _BY_MESSAGE_IDS.setdefault(count, statement)
+    return found
+
+
+def _row(found: tuple[Any, ...] | None) -> ConversationRow | None:
+    return None if found is None else ConversationRow(found[0], ConversationStatus(found[1]), found[2])
+
+
+def _by_message_ids(ctx: Context, message_ids: list[str]) -> ConversationRow | None:
     if not message_ids:
         return None
-    rows = ctx.session.execute(
-        select(Message.message_id, Message.conversation_id).where(
-            Message.message_id.in_(message_ids), Message.connection_id == ctx.raw.connection_id
-        )
-    ).all()
+    values: dict[str, object] = {f"m{i}": message_id for i, message_id in enumerate(message_ids)}
+    values["connection_id"] = ctx.raw.connection_id
+    rows = ctx.batch.sql.all(_by_message_ids_statement(len(message_ids)), values)
     found = {message_id: conversation_id for message_id, conversation_id in rows}
     for message_id in message_ids:
         if message_id in found:
-            return ctx.session.get(Conversation, found[message_id])
+            return _row(ctx.batch.sql.first(_BY_ID, {"conversation_id": found[message_id]}))
     return None
 
 
-def _find(ctx: Context) -> Conversation | None:
+def _find(ctx: Context) -> ConversationRow | None:
     parsed = ctx.require_parsed()
-    session = ctx.session
+    sql = ctx.batch.sql
     if parsed.reply_token:
         conversation_id = read_reply_token(parsed.reply_token, ctx.services.reply_token_key)
         if conversation_id is not None:
-            conversation = session.get(Conversation, conversation_id)
+            conversation = _row(sql.first(_BY_ID, {"conversation_id": conversation_id}))
             if conversation is not None:
                 return conversation
     bounce = parsed.classification.bounce
@@ -56,28 +99,15 @@ def _find(ctx: Context) -> Conversation | None:
         return conversation
     if ctx.contact is None or ctx.mailbox is None:
         return None
-    conversation = session.scalar(
-        select(Conversation)
-        .where(
-            Conversation.mailbox_id == ctx.mailbox.id,
-            Conversation.contact_id == ctx.contact.id,
-            Conversation.status != ConversationStatus.RESOLVED,
-        )
-        .order_by(Conversation.last_message_at.desc())
-        .limit(1)
-    )
+    of_contact = {"mailbox_id": ctx.mailbox.id, "contact_id": ctx.contact.id}
+    conversation = _row(sql.first(_OPEN_OF_CONTACT, of_contact))
     if conversation is not None:
         return conversation
     wanted_key = subject_key(parsed.subject)
     if wanted_key and parsed.normalized_subject != parsed.subject.strip():
-        resolved = session.scalars(
-            select(Conversation)
-            .where(Conversation.mailbox_id == ctx.mailbox.id, Conversation.contact_id == ctx.contact.id)
-            .order_by(Conversation.last_message_at.desc())
-            .limit(SUBJECT_MATCH_CANDIDATES)
-        ).all()
-        for candidate in resolved:
-            if subject_key(candidate.subject) == wanted_key:
+        for found in sql.all(_RECENT_OF_CONTACT, of_contact):
+            candidate = _row(found)
+            if candidate is not None and subject_key(candidate.subject) == wanted_key:
                 return candidate
     return None
 
@@ -87,28 +117,33 @@ def thread(ctx: Context) -> None:
     parsed = ctx.require_parsed()
     if ctx.contact is not None and ctx.mailbox is not None:
         # Two mails of one customer processed at once must not open two conversations.
-        xact_lock(ctx.session, f"thread:{ctx.mailbox.id}:{ctx.contact.id}")
+        ctx.batch.lock(f"thread:{ctx.mailbox.id}:{ctx.contact.id}")
     conversation = _find(ctx)
-    now = utcnow()
     if conversation is None:
-        conversation = Conversation(
-            connection_id=ctx.raw.connection_id,
-            mailbox_id=ctx.raw.mailbox_id,
-            contact_id=ctx.contact.id if ctx.contact else None,
-            customer_id=ctx.contact.customer_id if ctx.contact else None,
-            subject=parsed.subject,
-            description=parsed.reply_text or parsed.text,
-            status=ConversationStatus.OPEN,
-            created_at=now,
-            updated_at=now,
-            last_message_at=now,
+        now = utcnow()
+        new_id = ctx.batch.sql.scalar(
+            _CREATE,
+            {
+                "connection_id": ctx.raw.connection_id,
+                "mailbox_id": ctx.raw.mailbox_id,
+                "contact_id": ctx.contact.id if ctx.contact else None,
+                "customer_id": ctx.contact.customer_id if ctx.contact else None,
+                "subject": parsed.subject,
+                "description": parsed.reply_text or parsed.text,
+                "status": ConversationStatus.OPEN,
+                "assignee": None,
+                "team": None,
+                "created_at": now,
+                "updated_at": now,
+                "last_message_at": now,
+            },
         )
-        ctx.session.add(conversation)
-        ctx.session.flush()
+        conversation = ConversationRow(int(new_id), ConversationStatus.OPEN, parsed.subject)
         ctx.new_conversation = True
         ctx.events.append(Event("conversation.created", conversation.id, None, ctx.raw.connection_id))
     elif conversation.status == ConversationStatus.RESOLVED and not parsed.classification.automated:
         # A customer writing again into a resolved conversation reopens it; an auto-reply does not.
+        ctx.batch.sql.execute(_REOPEN, {"conversation_id": conversation.id})
         conversation.status = ConversationStatus.OPEN
         ctx.events.append(Event("conversation.reopened", conversation.id, None, ctx.raw.connection_id))
     ctx.conversation = conversation
