@@ -170,3 +170,11 @@ def test_serve_starts_on_embedded_defaults_and_prints_a_token(tmp_path: Path) ->
         process.terminate()
         out, _ = process.communicate(timeout=30)
     assert "First start" not in out  # a token exists now: no new one is printed
+
+
+def test_a_wrong_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "POSTROOM_DATA_DIR": str(tmp_path), "POSTROOM_HTTP_BIND": "localhost"}
+    result = subprocess.run([POSTROOM, "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "POSTROOM_HTTP_BIND" in result.stderr
+    assert "Traceback" not in result.stderr

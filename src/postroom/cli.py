@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from postroom.errors import PostroomError
 from postroom.settings import Settings
@@ -28,7 +29,12 @@ def _service(*, migrate: bool = True) -> Service:
     from postroom.logconfig import configure
     from postroom.service import Service
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (PostroomError, ValidationError) as error:
+        # A wrong POSTROOM_* variable: say which and why, without a traceback.
+        typer.echo(f"error: invalid setting: {error}", err=True)
+        raise typer.Exit(2) from None
     configure(settings.log_level)
     service = Service(settings)
     if migrate:

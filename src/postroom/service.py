@@ -74,6 +74,14 @@ class Policies:
     runner: RunnerPolicy = RunnerPolicy()
     sender: Sender = field(default=smtp.send)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policies:
+        """The defaults, with what the process settings say (POSTROOM_OUTBOX_POLL_SECONDS, …_LEASE_SECONDS)."""
+        return cls(
+            outbox=OutboxLimits(poll_seconds=settings.outbox_poll_seconds),
+            supervisor=SupervisorPolicy(lease_seconds=settings.lease_seconds),
+        )
+
 
 def make_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -82,7 +90,7 @@ def make_worker_id() -> str:
 class Service:
     def __init__(self, settings: Settings, policies: Policies | None = None) -> None:
         self.settings = settings
-        policies = policies or Policies(supervisor=SupervisorPolicy(lease_seconds=settings.lease_seconds))
+        policies = policies or Policies.from_settings(settings)
         self.policies = policies
         settings.ensure_data_dir()
         self.worker_id = make_worker_id()
