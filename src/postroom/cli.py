@@ -194,16 +194,14 @@ def inbox_list() -> None:
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
-    from postroom.store.models import ConnectionStatus
-
     service = _service()
     try:
         with service.db.write() as session:
             connection = service.connections.get_by_name(session, name)
-            connection.enabled = enabled
             if enabled:
-                connection.revision += 1
-                service.connections.set_status(session, connection, ConnectionStatus.STARTING, "")
+                service.connections.start(session, connection)
+            else:
+                service.connections.stop(session, connection)
     except PostroomError as error:
         _fail(error)
     finally:

@@ -7,11 +7,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 
-class ErrorOut(BaseModel):
-    detail: str
-    field: str | None = None
-
-
 class MailboxOut(BaseModel):
     id: int
     position: int

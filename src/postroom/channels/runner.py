@@ -86,10 +86,6 @@ class ConnectionRunner:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     # -- the connection's main thread ----------------------------------------------------------
 
     def _main(self) -> None:

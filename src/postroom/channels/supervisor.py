@@ -35,10 +35,6 @@ class SupervisorPolicy:
     restart_max_delay: float = 300.0
 
 
-def lease_name(connection_id: int) -> str:
-    return f"connection:{connection_id}"
-
-
 class Supervisor:
     def __init__(
         self,
@@ -103,7 +99,9 @@ class Supervisor:
         for connection_id, row in wanted.items():
             if not row.enabled:
                 continue
-            if not leases.acquire(self.db, lease_name(connection_id), self.worker_id, self.policy.lease_seconds):
+            if not leases.acquire(
+                self.db, leases.connection_lease(connection_id), self.worker_id, self.policy.lease_seconds
+            ):
                 if connection_id in self.runners:
                     log.warning("supervisor.lease_lost", connection_id=connection_id)
                     self._stop_runner(connection_id, status=None, release=False)
@@ -162,4 +160,4 @@ class Supervisor:
         if status is not None:
             set_connection_status(self.db, connection_id, None, status, "")
         if release:
-            leases.release(self.db, lease_name(connection_id), self.worker_id)
+            leases.release(self.db, leases.connection_lease(connection_id), self.worker_id)

@@ -17,11 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import Conflict, InvalidSetting, NotFound
+from postroom.jobs.leases import connection_lease
 from postroom.store.models import (
     Connection,
     ConnectionLog,
     ConnectionMode,
     ConnectionStatus,
+    Lease,
     Mailbox,
     utcnow,
 )
@@ -273,13 +275,20 @@ class ConnectionService:
         session.delete(connection)
         session.flush()
 
-    def set_enabled(self, session: Session, connection_id: int, enabled: bool) -> Connection:
-        connection = self.get(session, connection_id)
-        connection.enabled = enabled
-        if enabled and connection.status in (ConnectionStatus.STOPPED, ConnectionStatus.ERROR):
-            self.set_status(session, connection, ConnectionStatus.STARTING, "")
+    def start(self, session: Session, connection: Connection) -> None:
+        """Ask the workers to (re)start it: a new revision makes the owner start over with what is stored now."""
+        connection.enabled = True
+        connection.revision += 1
+        self.set_status(session, connection, ConnectionStatus.STARTING, "")
         session.flush()
-        return connection
+
+    def stop(self, session: Session, connection: Connection) -> None:
+        """Ask the workers to stop it; the owner says STOPPED once stopped, or we do when no worker owns it."""
+        connection.enabled = False
+        lease = session.get(Lease, connection_lease(connection.id))
+        if lease is None or lease.expires_at < utcnow():
+            self.set_status(session, connection, ConnectionStatus.STOPPED, "")
+        session.flush()
 
     def set_status(self, session: Session, connection: Connection, status: ConnectionStatus, message: str) -> None:
         if connection.status != status or connection.status_message != message:

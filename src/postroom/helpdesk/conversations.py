@@ -5,7 +5,7 @@ from __future__ import annotations
 import html as html_lib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -263,7 +263,3 @@ def attachment_view(attachment: Attachment) -> dict[str, Any]:
         "skipped_reason": attachment.skipped_reason,
         "in_history": attachment.in_history,
     }
-
-
-def delay(seconds: float) -> datetime:
-    return utcnow() + timedelta(seconds=seconds)

@@ -16,6 +16,11 @@ from postroom.store.db import Database
 from postroom.store.models import Lease, utcnow
 
 
+def connection_lease(connection_id: int) -> str:
+    """The lease that says which worker runs a connection (all its mailboxes)."""
+    return f"connection:{connection_id}"
+
+
 def acquire(db: Database, name: str, owner: str, seconds: float) -> bool:
     """Take or renew the lease; True when ``owner`` holds it for the next ``seconds``."""
     now = utcnow()

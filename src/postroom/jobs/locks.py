@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, bindparam, func, select
 
 
 def lock_key(key: str) -> int:
@@ -18,7 +17,5 @@ def lock_key(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def xact_lock(session: Session, key: str) -> None:
-    """Wait until no other transaction holds ``key``, then hold it until this transaction ends."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(key)})
+# PostgreSQL: wait until no other transaction holds key ``k``, then hold it until this one ends.
+ADVISORY_XACT_LOCK = select(func.pg_advisory_xact_lock(bindparam("k", type_=BigInteger)))

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import BigInteger, bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from postroom.helpdesk.contacts import ContactBook, ContactRow
-from postroom.jobs.locks import lock_key
+from postroom.jobs.locks import ADVISORY_XACT_LOCK, lock_key
 from postroom.mail.model import ParsedMessage
 from postroom.store.blobs import BlobStore
 from postroom.store.db import SqlCursor
@@ -92,12 +92,12 @@ class Batch:
         self.sql.execute_sql("RELEASE SAVEPOINT pipeline_message")
 
     def lock(self, key: str) -> None:
-        """Hold ``key`` until the transaction ends (:func:`postroom.jobs.locks.xact_lock`, on this cursor).
+        """Hold ``key`` until the transaction ends (:data:`postroom.jobs.locks.ADVISORY_XACT_LOCK`).
 
         On PostgreSQL an advisory transaction lock; SQLite's single writer already serialises.
         """
         if self.sql.is_postgresql:
-            self.sql.first(_ADVISORY_LOCK, {"k": lock_key(key)})
+            self.sql.first(ADVISORY_XACT_LOCK, {"k": lock_key(key)})
 
 
 @dataclass(eq=False)
@@ -147,7 +147,6 @@ class Context:
 
 
 _RAW_BYTES = select(RawBody.data).where(RawBody.raw_id == bindparam("raw_id"))
-_ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("k", type_=BigInteger)))
 
 
 class Stage(Protocol):

@@ -8,9 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from postroom.api.deps import ServiceDep
 from postroom.api.schemas import ConnectionLogOut, ConnectionOut
-from postroom.channels.supervisor import lease_name
 from postroom.helpdesk.connections import ConnectionInput
-from postroom.store.models import ConnectionStatus, Lease, utcnow
 
 router = APIRouter(tags=["connections"])
 
@@ -59,10 +57,7 @@ def start_connection(connection_id: int, service: ServiceDep) -> dict[str, Any]:
     """Start: sign in to every mailbox over IMAP and SMTP, then read them (status STARTING → RUNNING or ERROR)."""
     with service.db.write() as session:
         connection = service.connections.get(session, connection_id)
-        connection.enabled = True
-        # A new revision makes the worker (re)start it with the settings stored now.
-        connection.revision += 1
-        service.connections.set_status(session, connection, ConnectionStatus.STARTING, "")
+        service.connections.start(session, connection)
         view = service.connections.view(connection)
     service.connections_changed()
     return view
@@ -73,11 +68,7 @@ def stop_connection(connection_id: int, service: ServiceDep) -> dict[str, Any]:
     """Stop reading the mailboxes; the worker that runs the connection sets STOPPED when it has stopped."""
     with service.db.write() as session:
         connection = service.connections.get(session, connection_id)
-        connection.enabled = False
-        lease = session.get(Lease, lease_name(connection_id))
-        if lease is None or lease.expires_at < utcnow():
-            # No worker runs it, so nobody else will say it stopped.
-            service.connections.set_status(session, connection, ConnectionStatus.STOPPED, "")
+        service.connections.stop(session, connection)
         view = service.connections.view(connection)
     service.connections_changed()
     return view
