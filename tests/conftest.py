@@ -2,7 +2,8 @@
 
 1. Certificates and trust — ``certs``; the test CA is the trust store of the session (SSL_CERT_FILE).
 2. Dovecot (IMAP, POP3) — ``dovecot`` (one private server per pytest-xdist worker), ``dovecot_user``,
-   ``make_dovecot`` (a server of the test's own, to stop or restart).
+   ``make_dovecot`` (a server of the test's own, to stop or restart), ``oauth_dovecot`` (one that also
+   accepts XOAUTH2, asking the local OAuth ``provider``).
 3. SMTP (aiosmtpd) — ``make_smtp_server`` (a started server per call, stopped after the test),
    ``smtp_server`` (plain text, no AUTH).
 
@@ -20,6 +21,7 @@ import pytest
 
 from postroom.testing.certs import Certificates, make_certificates
 from postroom.testing.dovecot import DovecotServer, MailUser, dovecot_version, find_dovecot
+from postroom.testing.oauth import OAuthTestServer
 from postroom.testing.smtp import SmtpMode, SmtpTestServer
 
 TESTS_DIR = Path(__file__).parent
@@ -43,7 +45,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that use the Dovecot fixtures carry the marker, so that `-m "not dovecot"` works.
     for item in items:
-        if {"dovecot", "dovecot_user", "make_dovecot"} & set(getattr(item, "fixturenames", ())):
+        if {"dovecot", "dovecot_user", "make_dovecot", "oauth_dovecot"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.dovecot)
 
 
@@ -107,6 +109,23 @@ def make_dovecot(certs: Certificates) -> Iterator[Callable[[], DovecotServer]]:
 def dovecot_user(dovecot: DovecotServer) -> MailUser:
     """A fresh mailbox user for this test alone."""
     return dovecot.add_user()
+
+
+@pytest.fixture
+def provider() -> Iterator[OAuthTestServer]:
+    """A local OAuth provider (token and introspection endpoints); a module may override it (e.g. rotating)."""
+    with OAuthTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def oauth_dovecot(certs: Certificates, provider: OAuthTestServer) -> Iterator[DovecotServer]:
+    """A Dovecot of the test's own that also accepts XOAUTH2/OAUTHBEARER, asking ``provider`` about every token."""
+    introspection = provider.introspection_url
+    with DovecotServer(
+        DOVECOT_TEMPLATE, certs, binary=_require_dovecot(), oauth2_introspection_url=introspection
+    ) as server:
+        yield server
 
 
 # ── 3. SMTP (aiosmtpd) ─────────────────────────────────────────────────────────────────────────

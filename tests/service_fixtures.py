@@ -30,6 +30,8 @@ def make_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
             data_dir=data_dir,
             database_url=database_url or f"sqlite:///{data_dir / 'postroom.db'}",
             pipeline_workers=2,
+            # Any free port: tests run in parallel.
+            smtp_bind="127.0.0.1:0",
         )
         service = Service(settings, policies)
         service.migrate()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from postroom.channels.supervisor import SupervisorPolicy
 from postroom.jobs.outbox import OutboxLimits, RetryPolicy
 from postroom.pipeline.runner import RunnerLimits
 from postroom.service import Policies, Service
+from postroom.sources.base import Source
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.smtp import SmtpTestServer
 
@@ -83,9 +87,17 @@ class Api:
         items: list[dict[str, Any]] = self.get("/conversations", **params)["items"]
         return items
 
-    def wait_status(self, connection_id: int, status: str, timeout: float = 10.0) -> dict[str, Any]:
+    def wait_status(
+        self, connection_id: int, status: str, timeout: float = 10.0, *, message: str = ""
+    ) -> dict[str, Any]:
+        """Wait for ``status`` (and, when given, a status message containing ``message``)."""
         result: dict[str, Any] = wait_until(
-            lambda: (c := self.get(f"/connections/{connection_id}"))["status"] == status and c, timeout
+            lambda: (
+                (c := self.get(f"/connections/{connection_id}"))["status"] == status
+                and message in c["status_message"]
+                and c
+            ),
+            timeout,
         )
         return result
 
@@ -112,3 +124,24 @@ def connection_body(dovecot: DovecotServer, user: MailUser, smtp: SmtpTestServer
     }
     body.update(overrides)
     return body
+
+
+@contextmanager
+def running(source: Source) -> Iterator[threading.Event]:
+    """Run a mail source in a thread for the block; stop it after and prove it stopped."""
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (for "connection refused" and for servers started later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import CORPUS
+from support import CORPUS, free_port
 
 POSTROOM = str(Path(sys.executable).with_name("postroom"))
 
@@ -117,18 +116,13 @@ def test_token_create_and_migrate_work_on_a_fresh_data_dir(tmp_path: Path) -> No
     assert "nothing quarantined" in nothing.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_starts_on_embedded_defaults_and_prints_a_token(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "POSTROOM_DATA_DIR": str(tmp_path / "data"),
         "POSTROOM_HTTP_BIND": f"127.0.0.1:{port}",
+        "POSTROOM_SMTP_BIND": f"127.0.0.1:{free_port()}",
         "POSTROOM_LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen([POSTROOM, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -178,3 +172,47 @@ def test_a_wrong_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "POSTROOM_HTTP_BIND" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_inbox_start_stop_and_list_work_on_the_stored_connection(tmp_path: Path) -> None:
+    from postroom.helpdesk.connections import ConnectionInput
+    from postroom.service import Service
+    from postroom.settings import Settings
+
+    service = Service(Settings(data_dir=tmp_path))
+    service.migrate()
+    with service.db.write() as session:
+        service.connections.create(
+            session,
+            ConnectionInput(
+                name="Help Desk",
+                address="help@example.test",
+                password="pw",
+                imap_server="imap.example.test",
+                smtp_server="smtp.example.test",
+            ),
+        )
+    service.close()
+
+    def stored() -> tuple[bool, str]:
+        again = Service(Settings(data_dir=tmp_path))
+        try:
+            with again.db.read() as session:
+                connection = again.connections.get_by_name(session, "Help Desk")
+                return connection.enabled, connection.status.value
+        finally:
+            again.close()
+
+    started = run("inbox", "start", "Help Desk", data_dir=tmp_path)
+    assert started.returncode == 0, started.stderr
+    assert stored() == (True, "STARTING")
+    listed = run("inbox", "list", data_dir=tmp_path)
+    assert "Help Desk" in listed.stdout
+    assert "STARTING" in listed.stdout
+    stopped = run("inbox", "stop", "Help Desk", data_dir=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    # No worker owns it: the command itself records STOPPED.
+    assert stored() == (False, "STOPPED")
+    missing = run("inbox", "start", "No Such Inbox", data_dir=tmp_path)
+    assert missing.returncode != 0
+    assert "No Such Inbox" in missing.stdout + missing.stderr

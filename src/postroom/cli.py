@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Postroom: an email channel for support teams.", no_args_is_help=True, add_completion=False)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
-inbox_app = typer.Typer(help="Connections (inboxes): list, start, stop, logs.", no_args_is_help=True)
+inbox_app = typer.Typer(help="Connections (inboxes): list, start, stop, test, logs.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(inbox_app, name="inbox")
 
@@ -68,6 +68,14 @@ def serve(
     host, port = service.settings.http_host_port
     if not no_workers:
         service.start_workers()
+    try:
+        listener = service.start_listener()
+    except OSError as error:
+        service.close()
+        typer.echo(f"error: POSTROOM_SMTP_BIND {service.settings.smtp_bind}: cannot listen: {error}", err=True)
+        raise typer.Exit(2) from None
+    if listener is not None:
+        typer.echo(f"SMTP listener for forwarding on {listener.host}:{listener.port}")
     typer.echo(f"Postroom listening on http://{host}:{port} (API docs at /docs)")
     try:
         uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
@@ -219,6 +227,50 @@ def inbox_start(name: str) -> None:
 def inbox_stop(name: str) -> None:
     """Ask the workers to stop a connection."""
     _set_enabled(name, False)
+
+
+@inbox_app.command("test")
+def inbox_test(
+    name: str,
+    roundtrip: Annotated[
+        bool, typer.Option("--roundtrip", help="Also send a probe mail to each mailbox, wait for it, delete it.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, max=300, help="Seconds each network step, and the roundtrip's wait, may take.")
+    ] = 20.0,  # the probe's DEFAULT_TIMEOUT; not imported here, to keep the command's start quick
+) -> None:
+    """Test a connection step by step (DNS, TCP, TLS, sign-in, folder); exit 1 when a step fails."""
+    from postroom.channels.probe import probe_connection
+
+    service = _service()
+    try:
+        with service.db.read() as session:
+            connection_id = service.connections.get_by_name(session, name).id
+        report = probe_connection(service.db, service.secrets, connection_id, roundtrip=roundtrip, timeout=timeout)
+    except PostroomError as error:
+        _fail(error)
+        return
+    finally:
+        service.close()
+    passed, failed, skipped = _marks()
+    for step in report.steps:
+        mark = skipped if step.skipped else passed if step.ok else failed
+        timing = "" if step.skipped else f"{step.milliseconds:.0f} ms"
+        label = f"{step.part} {step.protocol}".strip()
+        typer.echo(f"{mark} {step.mailbox}  {label:<14} {step.name:<8} {timing:>8}  {step.detail}")
+    typer.echo(("OK: " if report.ok else "FAILED: ") + report.summary)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _marks() -> tuple[str, str, str]:
+    """✓ ✗ – where the terminal can show them, else words (a pipe or a C locale may be ASCII-only)."""
+    fancy = ("✓", "✗", "–")
+    try:
+        "".join(fancy).encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return ("OK  ", "FAIL", "-   ")
+    return fancy
 
 
 @inbox_app.command("logs")

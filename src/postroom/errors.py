@@ -19,6 +19,10 @@ caller can decide what to catch by reading one page::
      ├── DeliveryError                  sending one message; carries the SMTP reply
      │    ├── TemporaryDeliveryError (T) 4xx replies and lost connections: retried with backoff
      │    └── PermanentDeliveryError (P) 5xx replies: never retried, the agent is told
+     ├── WebhookRejected                an inbound webhook request we refuse; ``status_code`` is the HTTP answer
+     │    ├── MalformedWebhook          400: not a post of the kind the provider sends
+     │    ├── WebhookSignatureInvalid   401: unsigned, the signature does not verify, stale or replayed
+     │    └── WebhookTooLarge           413: larger than the message size limit
      ├── StageError                     a pipeline stage failed; the raw message is quarantined
      └── StoreError                     the database said no
           ├── NotFound
@@ -77,7 +81,15 @@ class ChannelError(PostroomError):
         self.protocol = protocol
         self.account = account
         self.detail = detail
-        super().__init__(f"{protocol.upper()} {account}: {self.kind}: {detail}")
+        super().__init__(f"{display_protocol(protocol)} {account}: {self.kind}: {detail}")
+
+
+# Protocol names as people write them; the rest are acronyms written in capitals (IMAP, POP3, SMTP).
+_PROTOCOL_NAMES = {"sendgrid": "SendGrid", "oauth2": "OAuth2"}
+
+
+def display_protocol(protocol: str) -> str:
+    return _PROTOCOL_NAMES.get(protocol.lower(), protocol.upper())
 
 
 class ConnectError(ChannelError):
@@ -143,6 +155,39 @@ class TemporaryDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """A 5xx reply: the message will never be accepted as it is."""
+
+
+class WebhookRejected(PostroomError):
+    """A webhook request we refuse; ``status_code`` is the HTTP answer and ``reason`` says why.
+
+    The reason goes back to the caller, who is not yet known to be the provider: it names what is wrong
+    with the request, never a connection, address or key.
+    """
+
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, provider: str, reason: str) -> None:
+        self.provider = provider
+        self.reason = reason
+        super().__init__(f"{provider} webhook: {reason}")
+
+
+class MalformedWebhook(WebhookRejected):
+    """The request is not a post of the kind the provider sends (a field missing, the form unreadable)."""
+
+    status_code = 400
+
+
+class WebhookSignatureInvalid(WebhookRejected):
+    """The request is unsigned, its signature does not verify, or it is stale or replayed."""
+
+    status_code = 401
+
+
+class WebhookTooLarge(WebhookRejected):
+    """The request or the mail in it is larger than the listener's message size limit."""
+
+    status_code = 413
 
 
 class StageError(PostroomError):

@@ -11,6 +11,9 @@ import structlog
 def configure(level: str = "INFO") -> None:
     numeric = logging.getLevelName(level.upper())
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    # aiosmtpd (our forwarding listener) narrates every session at INFO ("Available AUTH mechanisms", peers);
+    # the listener logs what matters itself, so only aiosmtpd's warnings and errors get through.
+    logging.getLogger("mail.log").setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from postroom.channels.inbound import ForwardingResolver, InboundRawSink
 from postroom.channels.runner import RunnerPolicy
 from postroom.channels.supervisor import Supervisor, SupervisorPolicy
 from postroom.helpdesk.connections import ConnectionService
@@ -23,6 +24,7 @@ from postroom.jobs.outbox import OutboxLimits, OutboxWorker, RetryPolicy, Sender
 from postroom.pipeline.context import Event, PipelineServices
 from postroom.pipeline.runner import PipelineRunner, RunnerLimits
 from postroom.settings import Settings
+from postroom.sources.smtp_listener import SmtpListener
 from postroom.store.blobs import LocalBlobStore
 from postroom.store.db import Database
 from postroom.store.migrate import upgrade
@@ -99,7 +101,7 @@ class Service:
         self.reply_token_key = settings.reply_token_key()
         self.blobs = LocalBlobStore(settings.attachments_dir)
         self.events = EventBus()
-        self.connections = ConnectionService(self.secrets)
+        self.connections = ConnectionService(self.secrets, settings.inbound_domain)
         self.conversations = ConversationService(self.reply_token_key)
         self.pipeline = PipelineRunner(
             self.db,
@@ -127,6 +129,7 @@ class Service:
             runner_policy=policies.runner,
         )
         self.workers_running = False
+        self.listener: SmtpListener | None = None
 
     def migrate(self) -> None:
         upgrade(self.db)
@@ -149,7 +152,32 @@ class Service:
         self.outbox.stop()
         self.workers_running = False
 
+    def start_listener(self) -> SmtpListener | None:
+        """Start the SMTP listener of forwarding-mode connections on POSTROOM_SMTP_BIND (unless turned off).
+
+        It only accepts and stores, like the API's webhooks, so `postroom serve` runs it with or without
+        workers; the pipeline of any worker picks up what it stored.
+        """
+        bind = self.settings.smtp_host_port
+        if bind is None or self.listener is not None:
+            return self.listener
+        host, port = bind
+        self.listener = SmtpListener(
+            host,
+            port,
+            ForwardingResolver(self.db, self.settings.inbound_domain),
+            InboundRawSink(self.db, "smtp", on_stored=lambda count: self.pipeline.wake()),
+            self.settings.smtp_max_message_bytes,
+            # The machine's name for the greeting and Received lines; not getfqdn(), which may wait on DNS.
+            hostname=socket.gethostname(),
+        ).start()
+        log.info("service.smtp_listener_started", host=host, port=self.listener.port)
+        return self.listener
+
     def close(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
         self.stop_workers()
         self.db.dispose()
 

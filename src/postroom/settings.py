@@ -21,11 +21,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from postroom.errors import InvalidSetting
 
 
-def parse_bind(value: str, setting: str) -> tuple[str, int]:
-    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts, with a clear error naming the setting."""
+def parse_bind(value: str, setting: str, *, allow_any_port: bool = False) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts, with a clear error naming the setting.
+
+    With ``allow_any_port``, port 0 means "a free port the system picks" (tests use it).
+    """
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidSetting(setting, f"expected HOST:PORT with a port 1-65535, got {value!r}")
+    lowest = 0 if allow_any_port else 1
+    if not sep or not port.isdigit() or not lowest <= int(port) < 65536:
+        raise InvalidSetting(setting, f"expected HOST:PORT with a port {lowest}-65535, got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -72,6 +76,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     """``POSTROOM_LOG_LEVEL`` — DEBUG, INFO, WARNING or ERROR. Default INFO."""
 
+    smtp_bind: str = "127.0.0.1:2525"
+    """``POSTROOM_SMTP_BIND`` — ``HOST:PORT`` of the SMTP listener that receives mail for forwarding-mode
+    connections (seed 000). Default ``127.0.0.1:2525``; put a public MX (or your mail server's relay) in
+    front of it, or bind ``0.0.0.0:25``. An empty value turns the listener off."""
+
+    inbound_domain: str = "localhost"
+    """``POSTROOM_INBOUND_DOMAIN`` — the domain of generated forwarding addresses
+    (``<random>@<domain>``); its MX must lead to the SMTP listener. Default ``localhost``."""
+
+    smtp_max_message_bytes: int = Field(default=26_214_400, ge=1024)
+    """``POSTROOM_SMTP_MAX_MESSAGE_BYTES`` — largest mail the SMTP listener accepts (announced as
+    SIZE, RFC 1870; larger mail is refused with 552 5.3.4). Default 25 MiB."""
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -85,6 +102,21 @@ class Settings(BaseSettings):
     def _valid_bind(cls, value: str) -> str:
         parse_bind(value, "POSTROOM_HTTP_BIND")
         return value
+
+    @field_validator("smtp_bind")
+    @classmethod
+    def _valid_smtp_bind(cls, value: str) -> str:
+        if value.strip():
+            parse_bind(value, "POSTROOM_SMTP_BIND", allow_any_port=True)
+        return value.strip()
+
+    @field_validator("inbound_domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        domain = value.strip().lower().rstrip(".")
+        if not domain or any(c in domain for c in " @/<>") or ".." in domain:
+            raise ValueError(f"{value!r} is not a domain name")
+        return domain
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -103,6 +135,11 @@ class Settings(BaseSettings):
     @cached_property
     def http_host_port(self) -> tuple[str, int]:
         return parse_bind(self.http_bind, "POSTROOM_HTTP_BIND")
+
+    @cached_property
+    def smtp_host_port(self) -> tuple[str, int] | None:
+        """Where the SMTP listener binds, or None when it is turned off."""
+        return parse_bind(self.smtp_bind, "POSTROOM_SMTP_BIND", allow_any_port=True) if self.smtp_bind else None
 
     def ensure_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

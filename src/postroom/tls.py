@@ -61,6 +61,10 @@ def network_error(protocol: str, account: str, endpoint: str, error: OSError) ->
     if isinstance(error, ssl.SSLCertVerificationError):
         reason = error.verify_message or error.reason or str(error)
         return TlsError(protocol, account, f"certificate of {endpoint} rejected: {reason}")
+    if isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        # The peer closed the socket in the middle of the handshake: a lost connection (a server
+        # restarting, a login process killed), not a setting that will never work, so it is retried.
+        return ConnectError(protocol, account, f"connection to {endpoint} closed during the TLS handshake")
     if isinstance(error, ssl.SSLError):
         # The usual cause is a port/encryption mismatch: implicit TLS spoken to a plain-text port
         # answers with "wrong version number".

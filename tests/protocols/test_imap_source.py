@@ -5,18 +5,18 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from postroom.errors import AuthenticationError, ConnectError, FolderError, StoreError, TlsError
 from postroom.mail.peek import peek_message_id
-from postroom.sources.base import Backoff, FetchedMail, ImapAccount, ImapCursor, SourceState
+from postroom.sources.base import Backoff, FetchedMail, ImapAccount, ImapCursor, SourceState, run_with_backoff
 from postroom.sources.imap import ImapSource
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.memory import MemoryEventLog, MemorySink, StatusRecorder
+from support import free_port, running
 
 FAST = Backoff(initial=0.05, cap=0.2)
 
@@ -28,25 +28,6 @@ def source(
     **options: object,
 ) -> ImapSource:
     return ImapSource(account, sink or MemorySink(), events or MemoryEventLog(), **options)  # type: ignore[arg-type]
-
-
-@contextmanager
-def running(src: ImapSource) -> Iterator[threading.Event]:
-    stop = threading.Event()
-    thread = threading.Thread(target=src.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield stop
-    finally:
-        stop.set()
-        thread.join(5)
-        assert not thread.is_alive()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ── connecting ─────────────────────────────────────────────────────────────────────────────────
@@ -130,6 +111,30 @@ def test_implicit_tls_on_a_plain_port_is_a_tls_error(dovecot: DovecotServer, dov
 
     with pytest.raises(TlsError, match="handshake"):
         source(account).check_login()
+
+
+def test_a_server_hanging_up_in_the_tls_handshake_is_a_passing_connect_error(
+    dovecot: DovecotServer, dovecot_user: MailUser
+) -> None:
+    # A login process killed or a server restarting closes the socket mid-handshake: retried, unlike
+    # a handshake the server answers wrongly (the port/encryption mismatch above), which never heals.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def hang_up() -> None:
+            connection, _ = listener.accept()
+            connection.recv(1024)  # the ClientHello
+            connection.close()
+
+        server = threading.Thread(target=hang_up, daemon=True)
+        server.start()
+        account = dovecot.imap_account(dovecot_user, "ssl", port=port)
+
+        with pytest.raises(ConnectError, match="closed during the TLS handshake") as caught:
+            source(account).check_login()
+        server.join(5)
+
+    assert caught.value.temporary
 
 
 def test_unknown_host_is_a_connect_error(dovecot: DovecotServer, dovecot_user: MailUser) -> None:
@@ -464,6 +469,63 @@ def test_backoff_grows_with_jitter_up_to_the_cap() -> None:
     assert [backoff.delay(n, rand=lambda: 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
     assert [backoff.delay(n, rand=lambda: 0.0) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
     assert backoff.delay(10_000, rand=lambda: 1.0) == 300.0
+
+
+def test_a_session_that_stays_up_ends_a_run_of_failures() -> None:
+    # The reconnect loop both sources share, driven by scripted sessions instead of a server: whether
+    # each reaches running(), and how long it then stays up before it drops (the last one is stopped).
+    stop = threading.Event()
+    status, events = StatusRecorder(), MemoryEventLog()
+    script = [(False, 0.0), (True, 0.0), (True, 0.08), (True, 0.08)]
+
+    def session(running: Callable[[], None]) -> None:
+        reaches_running, stays_up = script.pop(0)
+        if reaches_running:
+            running()
+            time.sleep(stays_up)
+        if not script:
+            stop.set()
+            return
+        raise ConnectError("imap", "support@company.example", "dropped")
+
+    quick = Backoff(initial=0.001, cap=0.001)
+    run_with_backoff(session, stop, log=events, on_status=status, backoff=quick, stable_after=0.05, stopped="done")
+
+    connecting, running_, retrying, stopped = (
+        SourceState.CONNECTING,
+        SourceState.RUNNING,
+        SourceState.RETRYING,
+        SourceState.STOPPED,
+    )
+    assert [(s.state, s.failures) for s in status.statuses] == [
+        (connecting, 0),
+        (retrying, 1),
+        (connecting, 1),
+        (running_, 0),
+        (retrying, 2),  # up too briefly: the run of failures goes on
+        (connecting, 2),
+        (running_, 0),
+        (retrying, 1),  # stayed up for stable_after: a new run begins
+        (connecting, 1),
+        (running_, 0),
+        (stopped, 0),
+    ]
+    assert [r.event for r in events.records].count("retry") == 3
+    assert (events.records[-1].event, events.records[-1].message) == ("stopped", "done")
+
+
+def test_a_bug_in_a_session_propagates_after_stopped_is_reported() -> None:
+    status = StatusRecorder()
+
+    def session(running: Callable[[], None]) -> None:
+        raise RuntimeError("a bug, not a server problem")
+
+    with pytest.raises(RuntimeError):
+        run_with_backoff(
+            session, threading.Event(), log=MemoryEventLog(), on_status=status, backoff=FAST, stable_after=0, stopped=""
+        )
+
+    assert status.states() == [SourceState.CONNECTING, SourceState.STOPPED]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from postroom import __version__
 from postroom.api.deps import require_token
-from postroom.api.routes import connections, conversations, raw_messages
+from postroom.api.routes import connections, conversations, inbound, raw_messages
 from postroom.errors import ConfigurationError, Conflict, InvalidSetting, MailError, NotFound, PostroomError
 from postroom.service import Service
 
@@ -23,6 +23,8 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(connections.router, prefix="/api/v1", dependencies=protected)
     app.include_router(conversations.router, prefix="/api/v1", dependencies=protected)
     app.include_router(raw_messages.router, prefix="/api/v1", dependencies=protected)
+    # No bearer token: the provider's signature on each request is the authentication.
+    app.include_router(inbound.router, prefix="/api/v1")
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

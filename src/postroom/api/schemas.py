@@ -25,13 +25,20 @@ class MailboxOut(BaseModel):
     smtp_username: str
     smtp_password: str
     message_content_type: str
+    reply_to: str
+    sent_folder: str
+    oauth_client_id: str
+    oauth_client_secret: str = Field(description="`********` when set.")
+    oauth_refresh_token: str = Field(description="`********` when set.")
+    oauth_token_uri: str
 
 
 class ConnectionOut(BaseModel):
     id: int
     name: str
     description: str
-    mode: str
+    mode: Literal["imap", "pop3", "forwarding", "webhook"]
+    outbound: Literal["smtp", "sendgrid"]
     status: Literal["STOPPED", "STARTING", "RUNNING", "ERROR"]
     status_message: str = Field(description="Why the connection is in ERROR; names the account and protocol.")
     status_changed_at: str | None
@@ -39,8 +46,19 @@ class ConnectionOut(BaseModel):
     check_interval: float
     mark_as_read: bool
     unread_only: bool
+    delete_after_import: bool
+    save_to_sent: bool
     smtp_signature: str
     max_attachment_bytes: int
+    oauth_enabled: bool
+    sendgrid_api_key: str = Field(description="`********` when set.")
+    sendgrid_api_url: str
+    webhook_provider: str
+    webhook_signing_key: str = Field(description="`********` when set.")
+    inbound_address: str | None = Field(description="Forwarding mode: forward your support address here.")
+    webhook_path: str | None = Field(description="Webhook mode: the path your provider posts to.")
+    response_delay_min: float
+    response_delay_max: float
     address: str
     email_name: str
     username: str
@@ -56,6 +74,15 @@ class ConnectionOut(BaseModel):
     smtp_username: str
     smtp_password: str
     message_content_type: str
+    reply_to: str
+    sent_folder: str
+    oauth_client_id: str
+    oauth_client_secret: str
+    oauth_refresh_token: str
+    oauth_token_uri: str
+    pop3_server: str | None = None
+    pop3_port: str | None = None
+    pop3_encryption: str | None = None
     mailboxes: list[MailboxOut]
     created_at: str | None
     updated_at: str | None
@@ -67,6 +94,33 @@ class ConnectionLogOut(BaseModel):
     level: str
     event: str
     message: str
+
+
+class ProbeStepOut(BaseModel):
+    mailbox: str
+    part: Literal["incoming", "outgoing", "roundtrip"]
+    protocol: str = Field(description="IMAP, POP3, SMTP…; empty when the part does not apply to the connection.")
+    name: str = Field(description="dns, tcp, tls, signin, folder; roundtrip: send, arrival, cleanup.")
+    ok: bool
+    skipped: bool = Field(description="Not applicable, or not run because an earlier step failed; not a failure.")
+    milliseconds: float
+    detail: str = Field(description="What the step found, or why it failed (the server's words where it gave any).")
+    error: str | None = Field(description="What decided a failure, e.g. AuthenticationError, TlsError, NotArrived.")
+
+
+class ProbeReportOut(BaseModel):
+    """The result of "Test connection": every step of every mailbox, passed or failed."""
+
+    connection_id: int
+    connection: str
+    mode: str
+    outbound: str
+    roundtrip: bool
+    ok: bool = Field(description="Whether every step passed.")
+    summary: str
+    started_at: str
+    milliseconds: float
+    steps: list[ProbeStepOut]
 
 
 class ContactOut(BaseModel):
@@ -147,6 +201,17 @@ class ConversationOut(ConversationSummaryOut):
 
 class ReplyIn(BaseModel):
     text: str = Field(min_length=1, description="The agent's reply, plain text.")
+    author: str = Field(default="", description="The agent's name; fills {{ sender_name }} in the signature.")
+
+
+class ConversationStartIn(BaseModel):
+    """The agent writes first (seed 003): a new conversation from one of the connection's mailboxes."""
+
+    connection_id: int
+    to: str = Field(min_length=3, description="Recipient(s), e.g. 'Ann <ann@example.com>'; the first is the contact.")
+    cc: str = Field(default="", description="Copies, comma-separated.")
+    subject: str = Field(min_length=1)
+    text: str = Field(min_length=1, description="The message, plain text.")
     author: str = Field(default="", description="The agent's name; fills {{ sender_name }} in the signature.")
 
 

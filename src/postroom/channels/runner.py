@@ -9,7 +9,6 @@ back to RUNNING as soon as its mailboxes are read again.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,16 +17,13 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
-from postroom.channels.accounts import imap_account, smtp_account
 from postroom.channels.logs import ConnectionEventLog
-from postroom.channels.sink import MailboxSink
+from postroom.channels.plan import ConnectionPlan, plan_connection
 from postroom.errors import ChannelError, PostroomError
 from postroom.sources.base import SourceState, SourceStatus
-from postroom.sources.imap import ImapSource
 from postroom.store.db import Database
 from postroom.store.models import Connection, ConnectionStatus, utcnow
 from postroom.store.secretbox import SecretBox
-from postroom.transports import smtp
 
 log = structlog.get_logger(__name__)
 
@@ -110,29 +106,24 @@ class ConnectionRunner:
             )
             if connection is None or connection.revision != self.revision:
                 return
-            imap_accounts = [(box.id, imap_account(connection, box, self.secrets)) for box in connection.mailboxes]
-            smtp_accounts = [smtp_account(box, self.secrets) for box in connection.mailboxes]
-        secrets = [a.password for _, a in imap_accounts] + [a.password for a in smtp_accounts]
-        self._log = events = ConnectionEventLog(self.db, self.connection_id, secrets)
-        set_connection_status(self.db, self.connection_id, self.revision, ConnectionStatus.STARTING, "")
-        events("info", "starting", f"starting: signing in to {len(imap_accounts)} mailbox(es) over IMAP and SMTP")
-
-        sources: list[ImapSource] = []
-        for mailbox_id, account in imap_accounts:
-            sink = MailboxSink(self.db, self.connection_id, mailbox_id, self.on_stored)
-            source = ImapSource(account, sink, events, on_status=self._status_callback(account.address))
-            sources.append(source)
+            plan = self._plan(connection)
         try:
-            # check_login() logs its own connect and sign-in lines.
+            self._run_plan(plan)
+        finally:
+            plan.close()
+
+    def _run_plan(self, plan: ConnectionPlan) -> None:
+        self._log = events = ConnectionEventLog(self.db, self.connection_id, plan.secrets)
+        set_connection_status(self.db, self.connection_id, self.revision, ConnectionStatus.STARTING, "")
+        events("info", "starting", f"starting: signing in to {plan.describe()}")
+        sources = [incoming.build(events, self._status_callback(incoming.address)) for incoming in plan.incoming]
+        try:
+            # The sources' check_login() log their own connect and sign-in lines.
             for source in sources:
                 source.check_login()
-            for outgoing in smtp_accounts:
-                asyncio.run(smtp.check_login(outgoing))
-                events(
-                    "info",
-                    "signed_in",
-                    f"SMTP {outgoing.address}: signed in to {outgoing.host}:{outgoing.port}",
-                )
+            for outgoing in plan.outgoing:
+                outgoing.check()
+                events("info", "signed_in", f"{outgoing.protocol} {outgoing.address}: signed in to {outgoing.endpoint}")
         except ChannelError as exc:
             self.startup_error = exc
             events("error", "start_failed", str(exc))
@@ -141,10 +132,13 @@ class ConnectionRunner:
         if self.stop_event.is_set():
             return
         set_connection_status(self.db, self.connection_id, self.revision, ConnectionStatus.RUNNING, "")
-        events("info", "running", "running")
-        for source in sources:
+        events("info", "running", "running" if sources else f"running: mail arrives by {plan.mode}")
+        for incoming, source in zip(plan.incoming, sources, strict=True):
             thread = threading.Thread(
-                target=source.run, args=(self.stop_event,), name=f"imap-{source.account.address}", daemon=True
+                target=source.run,
+                args=(self.stop_event,),
+                name=f"{incoming.protocol.lower()}-{incoming.address}",
+                daemon=True,
             )
             thread.start()
             self._sources.append(thread)
@@ -152,6 +146,14 @@ class ConnectionRunner:
         for thread in self._sources:
             thread.join(15)
         events("info", "stopped", "stopped")
+
+    def _plan(self, connection: Connection) -> ConnectionPlan:
+        return plan_connection(
+            connection,
+            self.secrets,
+            db=self.db,
+            on_stored=self.on_stored,
+        )
 
     # -- status from the sources ---------------------------------------------------------------
 

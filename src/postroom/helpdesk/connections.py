@@ -4,10 +4,26 @@ One connection serves one or more mailboxes (seed 003, "Connect several mailboxe
 fields take comma-separated values (or JSON lists), positional, and when a field has fewer values than
 there are addresses, its last value repeats. The seeds' environment-variable names (``EMAIL_NAME``,
 ``IMAP_MAILBOX``, …) are accepted in ``env`` as per-connection settings.
+
+What is required depends on how mail comes in (``mode``) and goes out (``outbound``):
+
+========== ============================================ ==============================================
+mode       incoming                                     required
+========== ============================================ ==============================================
+imap       IMAP server, folder, password or OAuth       address, imap_server, password (unless OAuth)
+pop3       POP3 server (``pop3_*`` fields)              address, pop3_server, password (unless OAuth)
+forwarding a generated address on our SMTP listener     address (the support address that forwards)
+webhook    SendGrid Inbound Parse or Mailgun route      address, webhook_provider, webhook_signing_key
+========== ============================================ ==============================================
+
+``outbound: smtp`` needs ``smtp_server``; ``outbound: sendgrid`` needs ``sendgrid_api_key`` instead.
+With ``oauth_enabled`` every mailbox needs its refresh token, client ID and client secret, and no
+mailbox may use a password: password and OAuth mailboxes cannot share a connection (seed 003).
 """
 
 from __future__ import annotations
 
+import secrets as _random
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -18,6 +34,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import Conflict, InvalidSetting, NotFound
 from postroom.jobs.leases import connection_lease
+from postroom.sources.oauth import DEFAULT_TOKEN_URI
 from postroom.store.models import (
     Connection,
     ConnectionLog,
@@ -25,6 +42,7 @@ from postroom.store.models import (
     ConnectionStatus,
     Lease,
     Mailbox,
+    OutboundKind,
     utcnow,
 )
 from postroom.store.secretbox import MASK, SecretBox, mask
@@ -33,7 +51,14 @@ DEFAULT_IMAP_PORT = 993
 DEFAULT_SMTP_PORT = 587
 DEFAULT_CHECK_INTERVAL = 15.0
 DEFAULT_MAX_ATTACHMENT_BYTES = 10_485_760
+DEFAULT_SENDGRID_API_URL = "https://api.sendgrid.com"
+MAX_RESPONSE_DELAY = 172_800.0  # seed 002: 0-172800 seconds
 CONTENT_TYPES = ("text/plain", "text/html")
+WEBHOOK_PROVIDERS = ("sendgrid", "mailgun")
+# Incoming default ports by protocol and encryption: implicit TLS has its own port (RFC 8314 §7).
+_INCOMING_PORTS = {("imap", "ssl"): 993, ("imap", "other"): 143, ("pop3", "ssl"): 995, ("pop3", "other"): 110}
+# Modes that read a mailbox themselves and so need an incoming server and credentials.
+_READING_MODES = (ConnectionMode.IMAP, ConnectionMode.POP3)
 
 # Spellings admins bring from other products (seed 002 says "StartTLS, TCP, SSL, or TLS").
 _IMAP_ENCRYPTION = {
@@ -66,8 +91,17 @@ MAILBOX_FIELDS = (
     "smtp_username",
     "smtp_password",
     "message_content_type",
+    "reply_to",
+    "sent_folder",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_refresh_token",
+    "oauth_token_uri",
 )
-SECRET_FIELDS = ("password", "smtp_password")
+SECRET_FIELDS = ("password", "smtp_password", "oauth_client_secret", "oauth_refresh_token")
+OAUTH_FIELDS = ("oauth_client_id", "oauth_client_secret", "oauth_refresh_token")
+# Seed 004 names the incoming server "POP3 or IMAP"; for a POP3 connection these spellings fill it.
+POP3_ALIASES = {"pop3_server": "imap_server", "pop3_port": "imap_port", "pop3_encryption": "imap_encryption"}
 
 # Seed environment-variable names → our field names. CHECK_INTERVAL and EMAIL_MAX_ATTACHMENT_BYTES
 # apply to the whole connection; EMAIL_NAME, IMAP_MAILBOX and MESSAGE_CONTENT_TYPE per mailbox.
@@ -94,14 +128,22 @@ class ConnectionInput(BaseModel):
 
     name: str | None = Field(default=None, description="Unique name of the connection.")
     description: str | None = None
-    mode: Literal["imap"] | None = Field(default=None, description="How mail comes in: `imap`.")
+    mode: Literal["imap", "pop3", "forwarding", "webhook"] | None = Field(
+        default=None, description="How mail comes in: imap (default), pop3, forwarding or webhook."
+    )
+    outbound: Literal["smtp", "sendgrid"] | None = Field(
+        default=None, description="How mail goes out: smtp (default) or sendgrid (seed 004 'Server type')."
+    )
     address: MultiValue = Field(default=None, description="Mailbox address(es), comma-separated.")
     email_name: MultiValue = Field(default=None, description="Display name in From (EMAIL_NAME).")
     username: MultiValue = Field(default=None, description="Sign-in name; defaults to the address.")
     password: MultiValue = Field(default=None, description="Password or app password (write-only).")
     imap_server: MultiValue = None
-    imap_port: MultiValue = Field(default=None, description="Default 993.")
+    imap_port: MultiValue = Field(default=None, description="Default 993 (143 without implicit TLS).")
     imap_encryption: MultiValue = Field(default=None, description="ssl (default), starttls or none.")
+    pop3_server: MultiValue = Field(default=None, description="Incoming POP3 server (mode pop3).")
+    pop3_port: MultiValue = Field(default=None, description="Default 995 (110 without implicit TLS).")
+    pop3_encryption: MultiValue = Field(default=None, description="ssl (default), starttls or none.")
     imap_mailbox: MultiValue = Field(default=None, description="Folder to read (IMAP_MAILBOX), default INBOX.")
     validate_certificate: MultiValue = Field(default=None, description="Check server certificates; default on.")
     smtp_server: MultiValue = None
@@ -110,6 +152,28 @@ class ConnectionInput(BaseModel):
     smtp_username: MultiValue = Field(default=None, description="Defaults to the IMAP username.")
     smtp_password: MultiValue = Field(default=None, description="Defaults to the IMAP password (write-only).")
     message_content_type: MultiValue = Field(default=None, description="text/plain (default) or text/html.")
+    reply_to: MultiValue = Field(default=None, description="Reply-To of outgoing mail (seed 004); default none.")
+    sent_folder: MultiValue = Field(default=None, description="IMAP folder for sent mail; default the \\Sent one.")
+    oauth_enabled: bool | None = Field(default=None, description="Sign in with OAuth2 (XOAUTH2); default off.")
+    oauth_client_id: MultiValue = Field(default=None, description="OAuth client ID, per mailbox.")
+    oauth_client_secret: MultiValue = Field(default=None, description="OAuth client secret (write-only).")
+    oauth_refresh_token: MultiValue = Field(default=None, description="OAuth refresh token (write-only).")
+    oauth_token_uri: MultiValue = Field(default=None, description=f"Token endpoint; default {DEFAULT_TOKEN_URI}.")
+    sendgrid_api_key: str | None = Field(default=None, description="SendGrid API key (write-only).")
+    sendgrid_api_url: str | None = Field(default=None, description=f"Default {DEFAULT_SENDGRID_API_URL}.")
+    webhook_provider: Literal["sendgrid", "mailgun"] | None = Field(
+        default=None, description="Mode webhook: who posts the mail (SendGrid Inbound Parse or Mailgun routes)."
+    )
+    webhook_signing_key: str | None = Field(
+        default=None,
+        description="Mode webhook: Mailgun's HTTP webhook signing key, or SendGrid's verification public key.",
+    )
+    delete_after_import: bool | None = Field(
+        default=None, description="POP3: delete mail from the server once stored; default off."
+    )
+    save_to_sent: bool | None = Field(default=None, description="IMAP: append sent replies to Sent; default on.")
+    response_delay_min: float | None = Field(default=None, description="Seconds a reply waits at least (0).")
+    response_delay_max: float | None = Field(default=None, description="Seconds a reply waits at most (0).")
     check_interval: float | str | None = Field(
         default=None,
         description="Seconds between inbox checks (CHECK_INTERVAL), default 15; smallest of several.",
@@ -219,28 +283,62 @@ def _apply_env(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class ConnectionService:
-    """Create, change, read and delete connections. All methods work inside the caller's transaction."""
+def _apply_pop3_aliases(data: dict[str, Any], mode: ConnectionMode) -> dict[str, Any]:
+    for alias, target in POP3_ALIASES.items():
+        value = data.pop(alias, None)
+        if value is None:
+            continue
+        if mode is not ConnectionMode.POP3:
+            raise InvalidSetting(alias, f"applies to mode pop3 only (this connection's mode is {mode.value})")
+        if data.get(target) is not None:
+            raise InvalidSetting(alias, f"given together with {target}; use one of them")
+        data[target] = value
+    return data
 
-    def __init__(self, secrets: SecretBox) -> None:
+
+def _delay(field: str, raw: float) -> float:
+    if not 0 <= raw <= MAX_RESPONSE_DELAY:
+        raise InvalidSetting(field, f"{raw:g} s is outside 0-{MAX_RESPONSE_DELAY:g} seconds")
+    return float(raw)
+
+
+def generate_inbound_key() -> str:
+    """A random, lower-case local part for a forwarding address or a webhook URL (24 hex digits).
+
+    Lower-case hex because a local part may be case-folded on its way to us, although RFC 5321 §2.4
+    says it should not be; and it must be unguessable (96 bits), since knowing it is enough to send us mail.
+    """
+    return _random.token_hex(12)
+
+
+class ConnectionService:
+    """Create, change, read and delete connections. All methods work inside the caller's transaction.
+
+    ``inbound_domain`` is the domain of forwarding addresses (``POSTROOM_INBOUND_DOMAIN``).
+    """
+
+    def __init__(self, secrets: SecretBox, inbound_domain: str = "localhost") -> None:
         self.secrets = secrets
+        self.inbound_domain = inbound_domain
 
     # -- writing -------------------------------------------------------------------------------
 
     def create(self, session: Session, spec: ConnectionInput) -> Connection:
-        data = _apply_env(spec.model_dump())
-        for required in ("name", "address", "imap_server", "smtp_server"):
-            if not split_values(data.get(required)) or not any(split_values(data.get(required))):
+        mode = ConnectionMode(spec.mode or "imap")
+        data = _apply_pop3_aliases(_apply_env(spec.model_dump()), mode)
+        for required in ("name", "address"):
+            if not any(split_values(data.get(required))):
                 raise InvalidSetting(required, "is required")
         self._ensure_unique_name(session, data["name"])
         connection = Connection(
             name=data["name"],
             description=data.get("description") or "",
-            mode=ConnectionMode(data.get("mode") or "imap"),
+            mode=mode,
             status=ConnectionStatus.STOPPED,
         )
         self._apply_connection_fields(connection, data, creating=True)
-        connection.mailboxes = self._build_mailboxes(data, existing=[])
+        connection.mailboxes = self._build_mailboxes(data, existing=[], connection=connection)
+        self._check_whole(connection)
         session.add(connection)
         session.flush()
         return connection
@@ -248,19 +346,35 @@ class ConnectionService:
     def update(self, session: Session, connection_id: int, spec: ConnectionInput) -> Connection:
         connection = self.get(session, connection_id)
         data = _apply_env(spec.model_dump(exclude_unset=True))
+        if data.get("mode") is not None:
+            connection.mode = ConnectionMode(data["mode"])
+        data = _apply_pop3_aliases(data, connection.mode)
         if data.get("name") is not None and data["name"] != connection.name:
             self._ensure_unique_name(session, data["name"])
             connection.name = data["name"]
         if data.get("description") is not None:
             connection.description = data["description"]
         self._apply_connection_fields(connection, data, creating=False)
-        if any(data.get(f) is not None for f in MAILBOX_FIELDS):
+        mode_or_auth_changed = data.get("mode") is not None or data.get("oauth_enabled") is not None
+        if (
+            mode_or_auth_changed
+            or data.get("outbound") is not None
+            or any(data.get(f) is not None for f in MAILBOX_FIELDS)
+        ):
             merged = self._current_mailbox_values(connection)
+            if (data.get("imap_encryption") is not None or data.get("mode") is not None) and data.get(
+                "imap_port"
+            ) is None:
+                # A port that was the default of the old encryption or protocol follows the new one
+                # (993 ↔ 143, IMAP ↔ POP3 995/110); a port the admin chose stays.
+                defaults = set(_INCOMING_PORTS.values())
+                merged["imap_port"] = ["" if int(p) in defaults else p for p in merged["imap_port"]]
             for field in MAILBOX_FIELDS:
                 if data.get(field) is not None:
                     merged[field] = data[field]
-            new_boxes = self._build_mailboxes(merged, existing=list(connection.mailboxes))
+            new_boxes = self._build_mailboxes(merged, existing=list(connection.mailboxes), connection=connection)
             self._replace_mailboxes(session, connection, new_boxes)
+        self._check_whole(connection)
         # Running workers compare revisions and restart with the new settings (seed 003: changed
         # credentials take effect on restart; we restart for the admin).
         connection.revision += 1
@@ -329,17 +443,35 @@ class ConnectionService:
         rows = session.scalars(query.order_by(ConnectionLog.id.desc()).limit(limit)).all()
         return list(reversed(rows))
 
+    def inbound_address(self, connection: Connection) -> str | None:
+        """The generated address a forwarding connection receives on (seed 000)."""
+        if connection.mode is not ConnectionMode.FORWARDING or not connection.inbound_key:
+            return None
+        return f"{connection.inbound_key}@{self.inbound_domain}"
+
+    def webhook_path(self, connection: Connection) -> str | None:
+        """The URL path a webhook connection's provider posts to (prefix it with this server's public URL)."""
+        if connection.mode is not ConnectionMode.WEBHOOK or not connection.inbound_key:
+            return None
+        path = f"/api/v1/inbound/{connection.webhook_provider}/{connection.inbound_key}"
+        # Mailgun posts the raw MIME (field body-mime) only to a URL that ends in "mime".
+        return f"{path}/mime" if connection.webhook_provider == "mailgun" else path
+
     def view(self, connection: Connection) -> dict[str, Any]:
         """The connection as the API shows it: flat fields like the input (comma-joined), secrets masked."""
         boxes = connection.mailboxes
         values = self._current_mailbox_values(connection, masked=True)
         flat = {field: ", ".join(str(v) for v in values[field]) for field in MAILBOX_FIELDS}
         flat["validate_certificate"] = ", ".join("true" if b.validate_certificate else "false" for b in boxes)
+        if connection.mode is ConnectionMode.POP3:
+            for alias, target in POP3_ALIASES.items():
+                flat[alias] = flat[target]
         return {
             "id": connection.id,
             "name": connection.name,
             "description": connection.description,
             "mode": connection.mode.value,
+            "outbound": connection.outbound.value,
             "status": connection.status.value,
             "status_message": connection.status_message,
             "status_changed_at": _iso(connection.status_changed_at),
@@ -347,8 +479,19 @@ class ConnectionService:
             "check_interval": connection.check_interval,
             "mark_as_read": connection.mark_as_read,
             "unread_only": connection.unread_only,
+            "delete_after_import": connection.delete_after_import,
+            "save_to_sent": connection.save_to_sent,
             "smtp_signature": connection.smtp_signature,
             "max_attachment_bytes": connection.max_attachment_bytes,
+            "oauth_enabled": connection.oauth_enabled,
+            "sendgrid_api_key": mask(connection.sendgrid_api_key_enc),
+            "sendgrid_api_url": connection.sendgrid_api_url,
+            "webhook_provider": connection.webhook_provider,
+            "webhook_signing_key": mask(connection.webhook_signing_key_enc),
+            "inbound_address": self.inbound_address(connection),
+            "webhook_path": self.webhook_path(connection),
+            "response_delay_min": connection.response_delay_min,
+            "response_delay_max": connection.response_delay_max,
             **flat,
             "mailboxes": [
                 {
@@ -356,12 +499,14 @@ class ConnectionService:
                     "position": b.position,
                     "address": b.address,
                     "email_name": b.email_name,
+                    "reply_to": b.reply_to,
                     "username": b.username,
                     "password": mask(b.password_enc),
                     "imap_server": b.imap_host,
                     "imap_port": b.imap_port,
                     "imap_encryption": b.imap_encryption,
                     "imap_mailbox": b.imap_folder,
+                    "sent_folder": b.sent_folder,
                     "validate_certificate": b.validate_certificate,
                     "smtp_server": b.smtp_host,
                     "smtp_port": b.smtp_port,
@@ -369,6 +514,10 @@ class ConnectionService:
                     "smtp_username": b.smtp_username,
                     "smtp_password": mask(b.smtp_password_enc),
                     "message_content_type": b.message_content_type,
+                    "oauth_client_id": b.oauth_client_id,
+                    "oauth_client_secret": mask(b.oauth_client_secret_enc),
+                    "oauth_refresh_token": mask(b.oauth_refresh_token_enc),
+                    "oauth_token_uri": b.oauth_token_uri or (DEFAULT_TOKEN_URI if connection.oauth_enabled else ""),
                 }
                 for b in boxes
             ],
@@ -388,7 +537,14 @@ class ConnectionService:
             connection.check_interval = _check_interval(data["check_interval"])
         elif creating:
             connection.check_interval = DEFAULT_CHECK_INTERVAL
-        for flag, default in (("mark_as_read", True), ("unread_only", False)):
+        flags = (
+            ("mark_as_read", True),
+            ("unread_only", False),
+            ("oauth_enabled", False),
+            ("delete_after_import", False),
+            ("save_to_sent", True),
+        )
+        for flag, default in flags:
             if data.get(flag) is not None:
                 setattr(connection, flag, bool(data[flag]))
             elif creating:
@@ -407,6 +563,62 @@ class ConnectionService:
             connection.max_attachment_bytes = limit
         elif creating:
             connection.max_attachment_bytes = DEFAULT_MAX_ATTACHMENT_BYTES
+        if data.get("outbound") is not None:
+            connection.outbound = OutboundKind(data["outbound"])
+        elif creating:
+            connection.outbound = OutboundKind.SMTP
+        if data.get("sendgrid_api_key") not in (None, "", MASK):
+            connection.sendgrid_api_key_enc = self.secrets.encrypt(data["sendgrid_api_key"])
+        elif creating:
+            connection.sendgrid_api_key_enc = ""
+        if data.get("sendgrid_api_url") is not None:
+            url = data["sendgrid_api_url"].strip().rstrip("/") or DEFAULT_SENDGRID_API_URL
+            if not url.startswith(("https://", "http://")):
+                raise InvalidSetting("sendgrid_api_url", f"{url!r} is not an http(s) URL")
+            connection.sendgrid_api_url = url
+        elif creating:
+            connection.sendgrid_api_url = DEFAULT_SENDGRID_API_URL
+        if data.get("webhook_provider") is not None:
+            connection.webhook_provider = data["webhook_provider"]
+        elif creating:
+            connection.webhook_provider = ""
+        if data.get("webhook_signing_key") not in (None, "", MASK):
+            connection.webhook_signing_key_enc = self.secrets.encrypt(data["webhook_signing_key"].strip())
+        elif creating:
+            connection.webhook_signing_key_enc = ""
+        for field in ("response_delay_min", "response_delay_max"):
+            if data.get(field) is not None:
+                setattr(connection, field, _delay(field, data[field]))
+            elif creating:
+                setattr(connection, field, 0.0)
+        if connection.mode in (ConnectionMode.FORWARDING, ConnectionMode.WEBHOOK):
+            if not connection.inbound_key:
+                connection.inbound_key = generate_inbound_key()
+        else:
+            connection.inbound_key = None
+
+    def _check_whole(self, connection: Connection) -> None:
+        """Rules that span several fields, checked on what the connection is after the change."""
+        mode = connection.mode
+        if connection.response_delay_min > connection.response_delay_max:
+            if connection.response_delay_max == 0:
+                # Only a minimum given: the delay is exactly that.
+                connection.response_delay_max = connection.response_delay_min
+            else:
+                raise InvalidSetting("response_delay_min", "is larger than response_delay_max")
+        if connection.outbound is OutboundKind.SENDGRID and not connection.sendgrid_api_key_enc:
+            raise InvalidSetting("sendgrid_api_key", "is required when outbound is sendgrid")
+        if connection.delete_after_import and mode is not ConnectionMode.POP3:
+            raise InvalidSetting("delete_after_import", f"applies to mode pop3 only (mode is {mode.value})")
+        if mode is ConnectionMode.WEBHOOK:
+            if connection.webhook_provider not in WEBHOOK_PROVIDERS:
+                raise InvalidSetting(
+                    "webhook_provider", f"is required for mode webhook: {', '.join(WEBHOOK_PROVIDERS)}"
+                )
+            if not connection.webhook_signing_key_enc:
+                raise InvalidSetting("webhook_signing_key", "is required for mode webhook: requests are verified")
+        if connection.oauth_enabled and mode not in _READING_MODES and connection.outbound is not OutboundKind.SMTP:
+            raise InvalidSetting("oauth_enabled", "OAuth signs in to IMAP, POP3 or SMTP; this connection uses none")
 
     def _current_mailbox_values(self, connection: Connection, *, masked: bool = False) -> dict[str, Any]:
         boxes = connection.mailboxes
@@ -430,9 +642,19 @@ class ConnectionService:
             "smtp_username": [b.smtp_username for b in boxes],
             "smtp_password": [secret(b.smtp_password_enc) for b in boxes],
             "message_content_type": [b.message_content_type for b in boxes],
+            "reply_to": [b.reply_to for b in boxes],
+            "sent_folder": [b.sent_folder for b in boxes],
+            "oauth_client_id": [b.oauth_client_id for b in boxes],
+            "oauth_client_secret": [secret(b.oauth_client_secret_enc) for b in boxes],
+            "oauth_refresh_token": [secret(b.oauth_refresh_token_enc) for b in boxes],
+            "oauth_token_uri": [b.oauth_token_uri for b in boxes],
         }
 
-    def _build_mailboxes(self, data: dict[str, Any], existing: list[Mailbox]) -> list[Mailbox]:
+    def _build_mailboxes(self, data: dict[str, Any], existing: list[Mailbox], connection: Connection) -> list[Mailbox]:
+        mode = connection.mode
+        reads_mailbox = mode in _READING_MODES
+        protocol = "pop3" if mode is ConnectionMode.POP3 else "imap"
+        server_field = "pop3_server" if mode is ConnectionMode.POP3 else "imap_server"
         addresses = [a for a in split_values(data.get("address")) if a]
         if not addresses:
             raise InvalidSetting("address", "is required")
@@ -442,11 +664,14 @@ class ConnectionService:
         columns: dict[str, list[str]] = {}
         for field in MAILBOX_FIELDS:
             values = split_values(data.get(field))
-            if field in SECRET_FIELDS and isinstance(data.get(field), str) and count == 1:
-                # One mailbox: the password is taken whole, commas and all.
+            if field in (*SECRET_FIELDS, "email_name") and isinstance(data.get(field), str) and count == 1:
+                # One mailbox: a secret or a display name ("Acme, Inc.") is taken whole, commas and all.
                 values = [str(data[field])]
             if len(values) > count:
                 raise InvalidSetting(field, f"has {len(values)} values for {count} address(es)")
+            if field == "oauth_refresh_token" and connection.oauth_enabled and 0 < len(values) < count:
+                # A refresh token is one account's grant (seed 003: one per mailbox); it never repeats.
+                raise InvalidSetting(field, f"needs one refresh token per mailbox: {len(values)} for {count}")
             columns[field] = _positional(values, count)
         by_address = {b.address.lower(): b for b in existing}
         boxes: list[Mailbox] = []
@@ -455,13 +680,17 @@ class ConnectionService:
             old = by_address.get(address.lower())
             box = Mailbox(position=i, address=address)
             if old is not None:
-                # Keep the import cursor of a mailbox that stays, so nothing is imported twice.
+                # Keep the import cursor and the access token of a mailbox that stays.
                 box.uidvalidity, box.last_uid = old.uidvalidity, old.last_uid
+                box.oauth_access_token_enc = old.oauth_access_token_enc
+                box.oauth_access_expires_at = old.oauth_access_expires_at
             box.email_name = columns["email_name"][i]
             box.username = columns["username"][i]
             box.imap_host = columns["imap_server"][i]
-            box.imap_port = _port("imap_port", columns["imap_port"][i], DEFAULT_IMAP_PORT)
-            box.imap_encryption = _encryption("imap_encryption", columns["imap_encryption"][i], _IMAP_ENCRYPTION, "ssl")
+            encryption = _encryption(f"{protocol}_encryption", columns["imap_encryption"][i], _IMAP_ENCRYPTION, "ssl")
+            box.imap_encryption = encryption
+            default_port = _INCOMING_PORTS[(protocol, "ssl" if encryption == "ssl" else "other")]
+            box.imap_port = _port(f"{protocol}_port", columns["imap_port"][i], default_port)
             box.imap_folder = columns["imap_mailbox"][i] or "INBOX"
             box.validate_certificate = _bool("validate_certificate", columns["validate_certificate"][i], True)
             box.smtp_host = columns["smtp_server"][i]
@@ -474,16 +703,53 @@ class ConnectionService:
             if content_type not in CONTENT_TYPES:
                 raise InvalidSetting("message_content_type", f"{content_type!r}: use text/plain or text/html")
             box.message_content_type = content_type
-            if not box.imap_host:
-                raise InvalidSetting("imap_server", f"is required (mailbox {address})")
-            if not box.smtp_host:
+            box.reply_to = _address("reply_to", columns["reply_to"][i]) if columns["reply_to"][i] else ""
+            box.sent_folder = columns["sent_folder"][i]
+            box.oauth_client_id = columns["oauth_client_id"][i]
+            box.oauth_token_uri = columns["oauth_token_uri"][i]
+            if box.oauth_token_uri and not box.oauth_token_uri.startswith(("https://", "http://")):
+                raise InvalidSetting("oauth_token_uri", f"{box.oauth_token_uri!r} is not an http(s) URL")
+            if reads_mailbox and not box.imap_host:
+                raise InvalidSetting(server_field, f"is required (mailbox {address})")
+            if connection.outbound is OutboundKind.SMTP and not box.smtp_host:
                 raise InvalidSetting("smtp_server", f"is required (mailbox {address})")
             box.password_enc = self._secret(columns["password"][i], old.password_enc if old else "")
             box.smtp_password_enc = self._secret(columns["smtp_password"][i], old.smtp_password_enc if old else "")
-            if not box.password_enc:
-                raise InvalidSetting("password", f"is required (mailbox {address})")
+            box.oauth_client_secret_enc = self._secret(
+                columns["oauth_client_secret"][i], old.oauth_client_secret_enc if old else ""
+            )
+            refresh = self._secret(columns["oauth_refresh_token"][i], old.oauth_refresh_token_enc if old else "")
+            if old is not None and refresh != old.oauth_refresh_token_enc:
+                # A new refresh token (a new grant): the cached access token belongs to the old one.
+                box.oauth_access_token_enc, box.oauth_access_expires_at = "", None
+            box.oauth_refresh_token_enc = refresh
+            self._check_credentials(connection, box, reads_mailbox)
             boxes.append(box)
         return boxes
+
+    def _check_credentials(self, connection: Connection, box: Mailbox, reads_mailbox: bool) -> None:
+        has_oauth = {
+            "oauth_client_id": bool(box.oauth_client_id),
+            "oauth_client_secret": bool(box.oauth_client_secret_enc),
+            "oauth_refresh_token": bool(box.oauth_refresh_token_enc),
+        }
+        if connection.oauth_enabled:
+            for field, present in has_oauth.items():
+                if not present:
+                    raise InvalidSetting(field, f"is required with oauth_enabled (mailbox {box.address})")
+            if box.password_enc or box.smtp_password_enc:
+                raise InvalidSetting(
+                    "password",
+                    f"mailbox {box.address} has a password, but oauth_enabled signs every mailbox in with OAuth: "
+                    "password and OAuth mailboxes cannot share a connection; split them or clear the password",
+                )
+            return
+        if any(has_oauth.values()) or box.oauth_token_uri:
+            raise InvalidSetting(
+                "oauth_enabled", f"mailbox {box.address} has OAuth credentials, but oauth_enabled is off"
+            )
+        if reads_mailbox and not box.password_enc:
+            raise InvalidSetting("password", f"is required unless oauth_enabled is on (mailbox {box.address})")
 
     def _secret(self, given: str, stored: str) -> str:
         # The masked value (or nothing) keeps what is stored: the API never shows secrets back.
@@ -498,23 +764,7 @@ class ConnectionService:
             old = by_address.pop(new.address.lower(), None)
             target = old if old is not None else new
             if old is not None:
-                for column in [
-                    "email_name",
-                    "username",
-                    "password_enc",
-                    "imap_host",
-                    "imap_port",
-                    "imap_encryption",
-                    "imap_folder",
-                    "validate_certificate",
-                    "smtp_host",
-                    "smtp_port",
-                    "smtp_encryption",
-                    "smtp_username",
-                    "smtp_password_enc",
-                    "message_content_type",
-                    "address",
-                ]:
+                for column in _MAILBOX_COLUMNS:
                     setattr(old, column, getattr(new, column))
             keep.append(target)
         for gone in by_address.values():
@@ -528,6 +778,34 @@ class ConnectionService:
         for i, box in enumerate(keep):
             box.position = i
         session.flush()
+
+
+# The settings columns of a mailbox that an update copies over (not its id, position or import cursor).
+_MAILBOX_COLUMNS = (
+    "address",
+    "email_name",
+    "username",
+    "password_enc",
+    "imap_host",
+    "imap_port",
+    "imap_encryption",
+    "imap_folder",
+    "validate_certificate",
+    "smtp_host",
+    "smtp_port",
+    "smtp_encryption",
+    "smtp_username",
+    "smtp_password_enc",
+    "message_content_type",
+    "reply_to",
+    "sent_folder",
+    "oauth_client_id",
+    "oauth_client_secret_enc",
+    "oauth_refresh_token_enc",
+    "oauth_token_uri",
+    "oauth_access_token_enc",
+    "oauth_access_expires_at",
+)
 
 
 def _iso(value: datetime | None) -> str | None:

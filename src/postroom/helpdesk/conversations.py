@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import html as html_lib
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import Conflict, InvalidSetting, NotFound
+from postroom.mail.addresses import parse_address_list
 from postroom.mail.compose import compose, reply_subject
 from postroom.mail.model import Address, OutgoingMail
 from postroom.mail.threading import make_reply_token
 from postroom.pipeline.context import Event
 from postroom.store.models import (
     Attachment,
+    Connection,
     Contact,
     Conversation,
     ConversationStatus,
+    CustomerDomain,
     Direction,
     Mailbox,
     Message,
@@ -43,6 +48,15 @@ def text_to_html(text: str) -> str:
     """A plain-text reply as simple HTML: escaped, paragraphs and line breaks kept."""
     paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n")]
     return "".join(f"<p>{html_lib.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p.strip() or p)
+
+
+def response_delay(connection: Connection) -> float:
+    """Seconds a reply waits before it goes out (seed 002 "Response Delay"): uniform in [min, max]."""
+    low, high = connection.response_delay_min, connection.response_delay_max
+    if high <= 0:
+        return 0.0
+    # Not a secret, only a human-like pause: the standard generator is the right tool.
+    return random.uniform(low, max(low, high))
 
 
 class ConversationService:
@@ -101,9 +115,14 @@ class ConversationService:
         *,
         text: str,
         author: str = "",
+        signer: str = "",
         send_after: datetime | None = None,
     ) -> tuple[Message, list[Event]]:
-        """Compose an agent's reply and queue it in the outbox, in the caller's transaction."""
+        """Compose an agent's reply and queue it in the outbox, in the caller's transaction.
+
+        ``author`` is recorded on the message (who wrote it); ``signer`` fills ``{{ sender_name }}`` in the
+        signature and defaults to the mailbox's From name.
+        """
         if not text.strip():
             raise InvalidSetting("text", "must not be empty")
         conversation = self.get(session, conversation_id)
@@ -121,27 +140,164 @@ class ConversationService:
             for a in (last_in.cc if last_in else [])
             if a["email"].lower() not in own and a["email"].lower() not in {t.email.lower() for t in to}
         )
-        references: tuple[str, ...] = ()
-        if parent is not None:
-            references = tuple(parent.references or ())
+        return self._queue(
+            session,
+            conversation,
+            mailbox,
+            to=to,
+            cc=cc,
+            subject=reply_subject(conversation.subject or (last_in.subject if last_in else "")),
+            text=text,
+            author=author,
+            signer=signer,
+            parent=parent,
+            send_after=send_after,
+        )
+
+    def start(
+        self,
+        session: Session,
+        connection_id: int,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        cc: str = "",
+        author: str = "",
+        signer: str = "",
+        send_after: datetime | None = None,
+    ) -> tuple[Conversation, Message, list[Event]]:
+        """The agent writes first: a new conversation with an outgoing message, queued like a reply.
+
+        Seed 003: a customer who already has a conversation on this connection keeps the address it was
+        written from; otherwise new conversations rotate through the connection's mailboxes.
+        """
+        if not text.strip():
+            raise InvalidSetting("text", "must not be empty")
+        if not subject.strip():
+            raise InvalidSetting("subject", "must not be empty")
+        recipients = parse_address_list(to)
+        if not recipients or any("@" not in r.email for r in recipients):
+            raise InvalidSetting("to", f"{to!r} is not a list of email addresses")
+        copies = parse_address_list(cc) if cc.strip() else ()
+        connection = session.scalar(
+            select(Connection).where(Connection.id == connection_id).options(selectinload(Connection.mailboxes))
+        )
+        if connection is None:
+            raise NotFound(f"no connection {connection_id}")
+        if not connection.mailboxes:
+            raise Conflict(f"connection {connection.name!r} has no mailbox to write from")
+        contact = self._contact(session, recipients[0])
+        mailbox = self._sticky_mailbox(session, connection, contact) or self._next_mailbox(session, connection)
+        now = utcnow()
+        conversation = Conversation(
+            connection_id=connection.id,
+            mailbox_id=mailbox.id,
+            contact_id=contact.id,
+            customer_id=contact.customer_id,
+            subject=subject.strip(),
+            status=ConversationStatus.OPEN,
+            created_at=now,
+            updated_at=now,
+            last_message_at=now,
+        )
+        session.add(conversation)
+        session.flush()
+        message, events = self._queue(
+            session,
+            conversation,
+            mailbox,
+            to=recipients,
+            cc=copies,
+            subject=subject.strip(),
+            text=text,
+            author=author,
+            signer=signer,
+            parent=None,
+            send_after=send_after,
+        )
+        events.insert(0, Event("conversation.created", conversation.id, None, connection.id))
+        return conversation, message, events
+
+    def _contact(self, session: Session, address: Address) -> Contact:
+        email = address.email.strip().lower()
+        contact = session.scalar(select(Contact).where(Contact.email == email))
+        if contact is not None:
+            return contact
+        domain = email.rpartition("@")[2]
+        customer_id = session.scalar(select(CustomerDomain.customer_id).where(CustomerDomain.domain == domain))
+        try:
+            # A savepoint: the pipeline may create the same contact at the same moment (unique email).
+            with session.begin_nested():
+                contact = Contact(email=email, name=address.name, customer_id=customer_id)
+                session.add(contact)
+        except IntegrityError:
+            contact = session.scalars(select(Contact).where(Contact.email == email)).one()
+        return contact
+
+    def _sticky_mailbox(self, session: Session, connection: Connection, contact: Contact) -> Mailbox | None:
+        """The mailbox of the contact's latest conversation on this connection, if it still exists."""
+        mailbox_id = session.scalar(
+            select(Conversation.mailbox_id)
+            .where(
+                Conversation.connection_id == connection.id,
+                Conversation.contact_id == contact.id,
+                Conversation.mailbox_id.is_not(None),
+            )
+            .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+            .limit(1)
+        )
+        return next((b for b in connection.mailboxes if b.id == mailbox_id), None)
+
+    def _next_mailbox(self, session: Session, connection: Connection) -> Mailbox:
+        # One UPDATE … RETURNING: concurrent starts each take their own turn (the row lock orders them).
+        turn = session.execute(
+            update(Connection)
+            .where(Connection.id == connection.id)
+            .values(rotation=Connection.rotation + 1)
+            .returning(Connection.rotation)
+        ).scalar_one()
+        boxes = connection.mailboxes
+        return boxes[(turn - 1) % len(boxes)]
+
+    def _queue(
+        self,
+        session: Session,
+        conversation: Conversation,
+        mailbox: Mailbox,
+        *,
+        to: tuple[Address, ...],
+        cc: tuple[Address, ...],
+        subject: str,
+        text: str,
+        author: str,
+        signer: str,
+        parent: Message | None,
+        send_after: datetime | None,
+    ) -> tuple[Message, list[Event]]:
+        connection = mailbox.connection
+        references: tuple[str, ...] = tuple(parent.references or ()) if parent is not None else ()
         sender = Address(mailbox.address, mailbox.email_name)
         html = text_to_html(text) if mailbox.message_content_type == "text/html" else None
         outgoing = OutgoingMail(
             from_=sender,
             to=to,
             cc=cc,
-            subject=reply_subject(conversation.subject or (last_in.subject if last_in else "")),
+            reply_to=(Address(mailbox.reply_to),) if mailbox.reply_to else (),
+            subject=subject,
             text=text,
             html=html,
             in_reply_to=parent.message_id if parent else None,
             references=references,
             signature=connection.smtp_signature or None,
-            sender_name=author or mailbox.email_name,
+            sender_name=signer or mailbox.email_name,
             sender_email=mailbox.address,
             reply_token=make_reply_token(conversation.id, self.reply_token_key),
         )
         composed = compose(outgoing)
         now = utcnow()
+        if send_after is None:
+            send_after = now + timedelta(seconds=response_delay(connection))
         message = Message(
             conversation_id=conversation.id,
             connection_id=connection.id,
@@ -151,6 +307,7 @@ class ConversationService:
             from_name=sender.name,
             to=[a.to_json() for a in to],
             cc=[a.to_json() for a in cc],
+            reply_to=[a.to_json() for a in outgoing.reply_to],
             subject=composed.subject,
             message_id=composed.message_id,
             in_reply_to=outgoing.in_reply_to,
@@ -174,7 +331,7 @@ class ConversationService:
                 envelope_from=composed.envelope_from,
                 recipients=list(composed.recipients),
                 status=OutboxStatus.QUEUED,
-                next_attempt_at=send_after or now,
+                next_attempt_at=send_after,
                 created_at=now,
             )
         )

@@ -4,6 +4,13 @@ A row is claimed (``queued`` → ``sending``, with an owner and an expiry) in on
 settled (``sent`` / ``queued`` again / ``failed``) in another. A row still ``sending`` after its claim
 expired belongs to a worker that died mid-send: the mail may or may not have left, so it becomes
 ``uncertain`` and the agent decides — sending it again blindly could deliver it twice.
+
+Each connection says how its mail goes out (``Connection.outbound``): over its mailboxes' SMTP servers, or
+through SendGrid's Web API with the connection's API key. After an SMTP send, a connection that reads its
+mailbox over IMAP and keeps ``save_to_sent`` also files the copy in the mailbox's Sent folder, as a mail
+client would (SendGrid mail never reached the mailbox's server, and providers such as Gmail file SMTP mail
+themselves, which is what the setting is for). Filing happens after the row is settled ``sent``: a failure
+is logged on the connection and never makes a sent mail failed or sent again.
 """
 
 from __future__ import annotations
@@ -11,28 +18,61 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from postroom.channels.accounts import smtp_account
+from postroom.channels.accounts import MailboxAuth, imap_account, mailbox_auth, sendgrid_account, smtp_account
 from postroom.channels.logs import ConnectionEventLog
 from postroom.errors import ChannelError, DeliveryError, PostroomError
 from postroom.mail.model import ComposedMail
 from postroom.pipeline.context import Event
+from postroom.sources.base import ImapAccount
+from postroom.sources.imap import ImapAuthenticator
 from postroom.store.db import Database
-from postroom.store.models import Connection, Mailbox, Message, Outbox, OutboxStatus, utcnow
+from postroom.store.models import (
+    Connection,
+    ConnectionMode,
+    Mailbox,
+    Message,
+    OutboundKind,
+    Outbox,
+    OutboxStatus,
+    utcnow,
+)
 from postroom.store.secretbox import SecretBox
-from postroom.transports import smtp
+from postroom.transports import sendgrid, smtp
 from postroom.transports.base import SendResult, SmtpAccount
+from postroom.transports.sendgrid import SendgridAccount, SendgridTemporaryError
+from postroom.transports.sent_folder import SentCopy, append_to_sent, files_sent_mail_itself
+from postroom.transports.smtp import SmtpAuthenticator
 
 log = structlog.get_logger(__name__)
 
-Sender = Callable[[SmtpAccount, ComposedMail], Awaitable[SendResult]]
+
+class Sender(Protocol):
+    """Sends one message over SMTP (:func:`postroom.transports.smtp.send`)."""
+
+    def __call__(
+        self, account: SmtpAccount, mail: ComposedMail, *, authenticate: SmtpAuthenticator = ...
+    ) -> Awaitable[SendResult]: ...
+
+
+class SentAppender(Protocol):
+    """Files sent bytes in a Sent folder (:func:`postroom.transports.sent_folder.append_to_sent`); blocking."""
+
+    def __call__(
+        self, account: ImapAccount, raw: bytes, folder: str = ..., *, authenticate: ImapAuthenticator = ...
+    ) -> SentCopy: ...
+
+
+SendgridSender = Callable[[SendgridAccount, bytes, str, Sequence[str]], Awaitable[SendResult]]
+"""Sends one message's MIME through SendGrid (:func:`postroom.transports.sendgrid.send`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +96,18 @@ class OutboxLimits:
     poll_seconds: float = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """How one claimed message goes out, read from its connection and mailbox with the secrets decrypted."""
+
+    smtp: SmtpAccount | None = None
+    sendgrid: SendgridAccount | None = None
+    # Set when the copy is to be filed in the mailbox's Sent folder after an SMTP send.
+    sent_copy: ImapAccount | None = None
+    sent_folder: str = ""
+    auth: MailboxAuth | None = None  # how the mailbox signs in to SMTP and IMAP (password or XOAUTH2)
+
+
 UNCERTAIN_REASON = (
     "the worker sending this message stopped before it could record the result; "
     "it may have been delivered — check with the recipient, then resend if needed"
@@ -70,6 +122,8 @@ class OutboxWorker:
         *,
         worker_id: str,
         sender: Sender = smtp.send,
+        sendgrid_sender: SendgridSender = sendgrid.send,
+        sent_appender: SentAppender = append_to_sent,
         policy: RetryPolicy = RetryPolicy(),
         limits: OutboxLimits = OutboxLimits(),
         on_events: Callable[[list[Event]], None] | None = None,
@@ -78,6 +132,8 @@ class OutboxWorker:
         self.secrets = secrets
         self.worker_id = worker_id
         self.sender = sender
+        self.sendgrid_sender = sendgrid_sender
+        self.sent_appender = sent_appender
         self.policy = policy
         self.limits = limits
         self.on_events = on_events or (lambda events: None)
@@ -178,15 +234,10 @@ class OutboxWorker:
     async def _send(self, outbox_id: int) -> None:
         with self.db.read() as session:
             row = session.get(Outbox, outbox_id)
-            mailbox = session.get(Mailbox, row.mailbox_id) if row and row.mailbox_id else None
             if row is None:
                 return
-            if mailbox is None:
-                account = None
-                secrets: list[str] = []
-            else:
-                account = smtp_account(mailbox, self.secrets)
-                secrets = [account.password]
+            mailbox = session.get(Mailbox, row.mailbox_id) if row.mailbox_id else None
+            connection = session.get(Connection, row.connection_id) if row.connection_id else None
             mail = ComposedMail(
                 raw=row.raw,
                 message_id=row.message_id,
@@ -196,16 +247,42 @@ class OutboxWorker:
                 references=(),
             )
             connection_id = row.connection_id
+            try:
+                route = self._route(connection, mailbox) if mailbox is not None else None
+            except PostroomError as exc:
+                # A secret that cannot be decrypted: nothing can be sent until an admin fixes the key.
+                route, setup_error = None, str(exc)
+            else:
+                setup_error = "the mailbox of this message was deleted"
+        secrets = _secrets(route)
         events_log = ConnectionEventLog(self.db, connection_id, secrets) if connection_id else None
-        if account is None:
-            self._settle_failed(outbox_id, "the mailbox of this message was deleted", None)
+        if route is None:
+            self._settle_failed(outbox_id, setup_error, events_log)
             return
         try:
-            result = await self.sender(account, mail)
+            await self._deliver(outbox_id, route, mail, events_log)
+        finally:
+            if route.auth is not None:
+                route.auth.close()
+
+    async def _deliver(
+        self, outbox_id: int, route: _Route, mail: ComposedMail, events_log: ConnectionEventLog | None
+    ) -> None:
+        try:
+            if route.sendgrid is not None:
+                result = await self.sendgrid_sender(route.sendgrid, mail.raw, mail.envelope_from, mail.recipients)
+            elif route.smtp is not None and route.auth is not None:
+                result = await self.sender(route.smtp, mail, authenticate=route.auth.smtp)
+            elif route.smtp is not None:
+                result = await self.sender(route.smtp, mail)
+            else:
+                # _route always sets one of the two; should it ever not, the row fails visibly.
+                raise PostroomError("no transport is configured for this message")
         except DeliveryError as exc:
             reply = _reply_text(exc)
             if exc.temporary:
-                self._settle_retry(outbox_id, reply, events_log)
+                wait = exc.retry_after if isinstance(exc, SendgridTemporaryError) else None
+                self._settle_retry(outbox_id, reply, events_log, at_least=wait)
             else:
                 self._settle_failed(outbox_id, reply, events_log)
             return
@@ -218,6 +295,54 @@ class OutboxWorker:
             self._settle_failed(outbox_id, str(exc), events_log)
             return
         self._settle_sent(outbox_id, result, events_log)
+        if route.sent_copy is not None:
+            await self._file_in_sent(route, route.sent_copy, mail, events_log)
+
+    def _route(self, connection: Connection | None, mailbox: Mailbox) -> _Route:
+        if connection is not None and connection.outbound is OutboundKind.SENDGRID:
+            return _Route(sendgrid=sendgrid_account(connection, mailbox, self.secrets))
+        sent_copy = None
+        # Only a mailbox we read over IMAP has a Sent folder we can reach; POP3 has no folders (RFC 1939).
+        # Gmail and Microsoft file submitted mail themselves: a copy of ours would be a second one.
+        if (
+            connection is not None
+            and connection.save_to_sent
+            and connection.mode is ConnectionMode.IMAP
+            and not files_sent_mail_itself(mailbox.smtp_host)
+        ):
+            sent_copy = imap_account(connection, mailbox, self.secrets)
+        auth = mailbox_auth(connection, mailbox, self.secrets, self.db) if connection is not None else None
+        return _Route(
+            smtp=smtp_account(mailbox, self.secrets), sent_copy=sent_copy, sent_folder=mailbox.sent_folder, auth=auth
+        )
+
+    async def _file_in_sent(
+        self, route: _Route, account: ImapAccount, mail: ComposedMail, events_log: ConnectionEventLog | None
+    ) -> None:
+        """APPEND the sent bytes to the Sent folder; whatever happens, the message stays sent."""
+        folder = route.sent_folder
+        try:
+            if route.auth is not None:
+                copy = await asyncio.to_thread(
+                    self.sent_appender, account, mail.raw, folder, authenticate=route.auth.imap
+                )
+            else:
+                copy = await asyncio.to_thread(self.sent_appender, account, mail.raw, folder)
+        except PostroomError as exc:
+            note = f"<{mail.message_id}> was sent but could not be filed in the Sent folder: {exc}"
+            if events_log is not None:
+                events_log("warning", "sent_folder_failed", note)
+            else:
+                log.warning("outbox.sent_folder_failed", message_id=mail.message_id, error=str(exc))
+            return
+        except Exception:
+            # A bug in filing must not take the outbox down: the mail is out, and that is recorded.
+            log.exception("outbox.sent_folder_crashed", message_id=mail.message_id)
+            if events_log is not None:
+                events_log("warning", "sent_folder_failed", f"<{mail.message_id}> was sent but not filed in Sent")
+            return
+        if events_log is not None:
+            events_log("info", "sent_folder", f"<{mail.message_id}> filed in {copy.folder}")
 
     # -- settling ------------------------------------------------------------------------------
 
@@ -237,7 +362,15 @@ class OutboxWorker:
             events_log("info", "sent", f"sent <{row.message_id}>: {result.reply}{note}")
         self.on_events([event])
 
-    def _settle_retry(self, outbox_id: int, error: str, events_log: ConnectionEventLog | None) -> None:
+    def _settle_retry(
+        self,
+        outbox_id: int,
+        error: str,
+        events_log: ConnectionEventLog | None,
+        *,
+        at_least: float | None = None,
+    ) -> None:
+        """Queue again after the backoff delay, or ``at_least`` seconds when the server asked for longer."""
         with self.db.write() as session:
             row = session.get(Outbox, outbox_id)
             if row is None:
@@ -247,7 +380,8 @@ class OutboxWorker:
                 error = f"gave up after {row.attempts} attempts: {error}"
                 event = _settle(session, row, OutboxStatus.FAILED, error)
             else:
-                row.next_attempt_at = utcnow() + timedelta(seconds=self.policy.delay(row.attempts))
+                delay = max(self.policy.delay(row.attempts), at_least or 0.0)
+                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
                 _settle(session, row, OutboxStatus.QUEUED, error, shown=f"will retry: {error}")
                 event = None
         if event is not None:
@@ -294,6 +428,19 @@ def _settle(session: Session, row: Outbox, status: OutboxStatus, error: str, *, 
         if status is OutboxStatus.SENT:
             message.sent_at = row.sent_at
     return Event(_EVENTS[status], message.conversation_id if message else None, row.message_pk, row.connection_id)
+
+
+def _secrets(route: _Route | None) -> list[str]:
+    """What the connection log must never show, whatever an error message quotes."""
+    if route is None:
+        return []
+    found = [
+        route.smtp.password if route.smtp else "",
+        route.sendgrid.api_key if route.sendgrid else "",
+        route.sent_copy.password if route.sent_copy else "",
+        *(route.auth.secrets if route.auth else ()),
+    ]
+    return [secret for secret in found if secret]
 
 
 def _reply_text(exc: DeliveryError) -> str:

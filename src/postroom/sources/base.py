@@ -8,6 +8,8 @@ cursor, in one transaction) and returns; only then does the source acknowledge t
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +62,15 @@ class FetchedMail:
     raw: bytes = field(repr=False)
     flags: tuple[str, ...] = ()
     internal_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMail:
+    """A mail pushed to us (forwarded to the SMTP listener, posted by a webhook) with its SMTP envelope."""
+
+    raw: bytes = field(repr=False)
+    recipients: tuple[str, ...]  # the envelope recipients (RCPT TO)
+    envelope_from: str  # MAIL FROM; "" for the null sender
 
 
 class RawSink(Protocol):
@@ -128,6 +139,18 @@ def ignore_status(status: SourceStatus) -> None:
     """The default ``on_status``: a source used without a runtime reports to no one."""
 
 
+class Source(Protocol):
+    """A mailbox reader (IMAP, POP3) as the runtime drives it."""
+
+    def check_login(self) -> None:
+        """Connect and sign in once, then disconnect; raise the ChannelError that says what failed."""
+        ...
+
+    def run(self, stop: threading.Event) -> None:
+        """Read until ``stop`` is set: reconnect with backoff on failure, report every state change."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Delays between reconnection attempts: exponential, capped, with jitter.
@@ -144,3 +167,65 @@ class Backoff:
         exponent = min(max(failures - 1, 0), 64)
         base = min(self.cap, self.initial * self.factor**exponent)
         return base / 2 + rand() * base / 2
+
+
+Session = Callable[[Callable[[], None]], None]
+"""One connected stretch of a source's life: connect, sign in, catch up, call ``running()``, then wait for
+mail until the stop event is set and return; raise a :class:`PostroomError` when the server or the sink
+fails. :func:`run_with_backoff` starts it again after every failure."""
+
+
+def run_with_backoff(
+    session: Session,
+    stop: threading.Event,
+    *,
+    log: EventLog,
+    on_status: StatusCallback,
+    backoff: Backoff,
+    stable_after: float,
+    stopped: str,
+) -> None:
+    """Run ``session`` until ``stop`` is set, starting it again with backoff after every failure.
+
+    Reports CONNECTING before each start, RUNNING when the session calls ``running()``, RETRYING with the
+    error and the count of consecutive failures, and STOPPED last, whatever ends the loop. A session that
+    stayed running for ``stable_after`` seconds ends a run of failures; one that fails sooner continues it,
+    so that a server which accepts and then drops every connection still shows up as failing. Anything but
+    a :class:`PostroomError` is a bug and propagates (after STOPPED). ``stopped`` is the log line at the end.
+    """
+    failures = 0
+    running_since: float | None = None
+
+    def running() -> None:
+        nonlocal running_since
+        running_since = time.monotonic()
+        on_status(SourceStatus(SourceState.RUNNING))
+
+    def stable() -> bool:
+        return running_since is not None and time.monotonic() - running_since >= stable_after
+
+    try:
+        while not stop.is_set():
+            on_status(SourceStatus(SourceState.CONNECTING, failures))
+            running_since = None
+            try:
+                session(running)
+            except PostroomError as error:
+                if stop.is_set():
+                    break
+                failures = 1 if stable() else failures + 1
+                delay = backoff.delay(failures)
+                log("error", "error", str(error))
+                log("info", "retry", f"reconnecting in {delay:.1f} s (failure {failures} in a row)")
+                on_status(SourceStatus(SourceState.RETRYING, failures, error, delay))
+                stop.wait(delay)
+    finally:
+        if stable():
+            failures = 0
+        log("info", "stopped", stopped)
+        on_status(SourceStatus(SourceState.STOPPED, failures))
+
+
+def xoauth2_string(user: str, token: str) -> str:
+    """The SASL XOAUTH2 initial client response, before base64 (Google's and Microsoft's mechanism)."""
+    return f"user={user}\x01auth=Bearer {token}\x01\x01"

@@ -38,7 +38,6 @@ from postroom.errors import (
     ChannelError,
     ConnectError,
     FolderError,
-    PostroomError,
     ProtocolError,
     TlsError,
 )
@@ -50,10 +49,9 @@ from postroom.sources.base import (
     ImapAccount,
     ImapCursor,
     RawSink,
-    SourceState,
-    SourceStatus,
     StatusCallback,
     ignore_status,
+    run_with_backoff,
 )
 from postroom.tls import client_context, network_error
 
@@ -62,11 +60,18 @@ __all__ = [
     "ImapAuthenticator",
     "ImapSession",
     "ImapSource",
+    "connect",
+    "logout",
     "password_login",
+    "select_folder",
+    "server_text",
+    "sign_in",
+    "translate_errors",
 ]
 
 PROTOCOL: Final = "imap"
 SEEN: Final = "\\Seen"
+DELETED: Final = "\\Deleted"
 _FETCH_ITEMS: Final = ("BODY.PEEK[]", "FLAGS", "INTERNALDATE")
 _MESSAGE_ID_ITEM: Final = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 # How long an IDLE wait may last before the loop looks at the stop event again.
@@ -140,47 +145,10 @@ class ImapSession:
     @classmethod
     def open(cls, account: ImapAccount, authenticate: ImapAuthenticator = password_login) -> ImapSession:
         """Connect, secure the connection as configured, sign in and select the folder."""
-        endpoint = f"{account.host}:{account.port}"
-        context = client_context(account.validate_certificate) if account.encryption != "none" else None
-        with _translate_errors(account, endpoint):
-            client = IMAPClient(
-                account.host,
-                account.port,
-                ssl=account.encryption == "ssl",
-                ssl_context=context,
-                timeout=account.timeout,
-            )
+        client = connect(account)
         try:
-            with _translate_errors(account, endpoint):
-                # IMAPClient turns on imaplib's protocol trace, which costs five times the throughput.
-                client._imap.debug = 0
-                # imaplib writes a SASL response and its CRLF separately; with Nagle's algorithm the
-                # second write waits for a delayed ACK, 40 ms on every sign-in and continuation.
-                client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                # Timezone-aware INTERNALDATE values instead of local naive ones.
-                client.normalise_times = False
-                if account.encryption == "starttls":
-                    # RFC 3501 §6.2.1: only a server that announces STARTTLS may be asked for it;
-                    # going on in plain text would send the password unencrypted.
-                    if not client.has_capability("STARTTLS"):
-                        raise TlsError(PROTOCOL, account.address, f"{endpoint} does not offer STARTTLS")
-                    client.starttls(context)
-                try:
-                    authenticate(client, account)
-                except IMAPClientAbortError:
-                    raise
-                except IMAPClientError as error:
-                    raise AuthenticationError(PROTOCOL, account.address, _server_text(error)) from error
-                try:
-                    selected = client.select_folder(account.folder)
-                except IMAPClientAbortError:
-                    raise
-                except IMAPClientError as error:
-                    raise FolderError(
-                        PROTOCOL, account.address, f"{account.folder!r}: {_server_text(error)}"
-                    ) from error
-            folder = _folder_state(account, selected)
-            session = cls(account, client, folder)
+            sign_in(client, account, authenticate)
+            session = cls(account, client, select_folder(client, account))
             # The SELECT answer's EXISTS is no news: the first sync looks at everything anyway.
             session.take_news()
             return session
@@ -267,6 +235,27 @@ class ImapSession:
             with self._errors():
                 self._client.add_flags(list(uids), [SEEN], silent=True)
 
+    def search_header(self, name: str, value: str) -> list[int]:
+        """UIDs of the messages whose header ``name`` contains ``value`` (RFC 3501 §6.4.4), ascending."""
+        with self._errors():
+            found = self._client.search(["HEADER", name, value])
+        return sorted(int(uid) for uid in found)
+
+    def delete(self, uids: Sequence[int]) -> bool:
+        """Flag ``uids`` \\Deleted and expunge exactly those; False when the server cannot (no UIDPLUS).
+
+        UID EXPUNGE (RFC 4315 §2.1) removes only the given messages. Without UIDPLUS they stay flagged:
+        a plain EXPUNGE (RFC 3501 §6.4.3) would also remove whatever else the user marked \\Deleted.
+        """
+        if not uids:
+            return True
+        with self._errors():
+            self._client.add_flags(list(uids), [DELETED], silent=True)
+            if not self._client.has_capability("UIDPLUS"):
+                return False
+            self._client.uid_expunge(list(uids))
+        return True
+
     # ── waiting ────────────────────────────────────────────────────────────────────────────────
 
     def idle_start(self) -> None:
@@ -307,16 +296,17 @@ class ImapSession:
 
     def close(self) -> None:
         """LOGOUT when the connection is healthy; otherwise just close the socket."""
-        with contextlib.suppress(Exception):
-            self._client.socket().settimeout(_LOGOUT_TIMEOUT)
         if self._idling:
+            # DONE under the short timeout that LOGOUT gets, for the same reason.
+            with contextlib.suppress(Exception):
+                self._client.socket().settimeout(_LOGOUT_TIMEOUT)
             with contextlib.suppress(Exception):
                 self._client.idle_done()
-        _close_quietly(self._client)
+        logout(self._client)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
-        with _translate_errors(self.account, f"{self.account.host}:{self.account.port}"):
+        with translate_errors(self.account, _endpoint(self.account)):
             yield
 
 
@@ -366,36 +356,19 @@ class ImapSource:
         or of the sink (any :class:`PostroomError`) are retried with backoff; anything else is a bug
         and propagates after ``on_status`` was told STOPPED.
         """
-        failures = 0
         self._stop = stop
         try:
-            while not stop.is_set():
-                self._on_status(SourceStatus(SourceState.CONNECTING, failures))
-                running_since: float | None = None
-                try:
-                    session = self._open()
-                    try:
-                        self._catch_up(session)
-                        running_since = time.monotonic()
-                        self._on_status(SourceStatus(SourceState.RUNNING))
-                        self._watch(session, stop)
-                    finally:
-                        session.close()
-                except PostroomError as error:
-                    if stop.is_set():
-                        break
-                    if running_since is not None and time.monotonic() - running_since >= _STABLE_AFTER:
-                        failures = 0
-                    failures += 1
-                    delay = self._backoff.delay(failures)
-                    self._log("error", "error", str(error))
-                    self._log("info", "retry", f"reconnecting in {delay:.1f} s (failure {failures} in a row)")
-                    self._on_status(SourceStatus(SourceState.RETRYING, failures, error, delay))
-                    stop.wait(delay)
+            run_with_backoff(
+                lambda running: self._session(stop, running),
+                stop,
+                log=self._log,
+                on_status=self._on_status,
+                backoff=self._backoff,
+                stable_after=_STABLE_AFTER,
+                stopped=f"stopped reading {self.account.folder}",
+            )
         finally:
             self._stop = None
-            self._log("info", "stopped", f"stopped reading {self.account.folder}")
-            self._on_status(SourceStatus(SourceState.STOPPED, failures))
 
     # ── internals ──────────────────────────────────────────────────────────────────────────────
 
@@ -415,6 +388,15 @@ class ImapSource:
             f" (UIDVALIDITY {folder.uidvalidity}); {'IDLE' if session.idle_supported else 'polling'}",
         )
         return session
+
+    def _session(self, stop: threading.Event, running: Callable[[], None]) -> None:
+        session = self._open()
+        try:
+            self._catch_up(session)
+            running()
+            self._watch(session, stop)
+        finally:
+            session.close()
 
     def _watch(self, session: ImapSession, stop: threading.Event) -> None:
         if session.idle_supported:
@@ -583,17 +565,14 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _server_text(error: BaseException) -> str:
-    """The server's words from an IMAPClient/imaplib error, without Python's b'...' wrapping."""
-    text = str(error.args[0]) if error.args else str(error)
-    match = _BYTES_REPR.match(text)
-    return match.group(2) if match else text
-
-
 def _readable(sock: Any, timeout: float) -> bool:
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
     return bool(poller.poll(timeout * 1000))
+
+
+def _endpoint(account: ImapAccount) -> str:
+    return f"{account.host}:{account.port}"
 
 
 def _close_quietly(client: Any) -> None:
@@ -604,20 +583,92 @@ def _close_quietly(client: Any) -> None:
             client.shutdown()
 
 
+# ── one connection step by step (ImapSession.open, and the probe, which times each step) ────────
+
+
+def connect(account: ImapAccount) -> Any:
+    """An IMAPClient connected to the account's server and secured as configured; not signed in yet."""
+    endpoint = _endpoint(account)
+    context = client_context(account.validate_certificate) if account.encryption != "none" else None
+    with translate_errors(account, endpoint):
+        client = IMAPClient(
+            account.host,
+            account.port,
+            ssl=account.encryption == "ssl",
+            ssl_context=context,
+            timeout=account.timeout,
+        )
+    try:
+        with translate_errors(account, endpoint):
+            # IMAPClient turns on imaplib's protocol trace, which costs five times the throughput and
+            # would log the SASL response (the password, base64-encoded) at debug level.
+            client._imap.debug = 0
+            # imaplib writes a SASL response and its CRLF separately; with Nagle's algorithm the
+            # second write waits for a delayed ACK, 40 ms on every sign-in and continuation.
+            client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Timezone-aware INTERNALDATE values instead of local naive ones.
+            client.normalise_times = False
+            if account.encryption == "starttls":
+                # RFC 3501 §6.2.1: only a server that announces STARTTLS may be asked for it;
+                # going on in plain text would send the password unencrypted.
+                if not client.has_capability("STARTTLS"):
+                    raise TlsError(PROTOCOL, account.address, f"{endpoint} does not offer STARTTLS")
+                client.starttls(context)
+        return client
+    except BaseException:
+        _close_quietly(client)
+        raise
+
+
+def sign_in(client: Any, account: ImapAccount, authenticate: ImapAuthenticator = password_login) -> None:
+    """Sign in on a connected client; a refusal is an AuthenticationError in the server's words."""
+    with translate_errors(account, _endpoint(account)):
+        try:
+            authenticate(client, account)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as error:
+            raise AuthenticationError(PROTOCOL, account.address, server_text(error)) from error
+
+
+def select_folder(client: Any, account: ImapAccount, *, readonly: bool = False) -> FolderState:
+    """SELECT the account's folder, or EXAMINE it with ``readonly`` (RFC 3501 §6.3.2: nothing changes)."""
+    with translate_errors(account, _endpoint(account)):
+        try:
+            selected = client.select_folder(account.folder, readonly=readonly)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as error:
+            raise FolderError(PROTOCOL, account.address, f"{account.folder!r}: {server_text(error)}") from error
+    return _folder_state(account, selected)
+
+
+def logout(client: Any) -> None:
+    """LOGOUT, waiting at most a moment for a server that is gone; then the socket is closed either way."""
+    with contextlib.suppress(Exception):
+        client.socket().settimeout(_LOGOUT_TIMEOUT)
+    _close_quietly(client)
+
+
+def server_text(error: BaseException) -> str:
+    """The server's words from an IMAPClient/imaplib error, without Python's b'...' wrapping."""
+    text = str(error.args[0]) if error.args else str(error)
+    match = _BYTES_REPR.match(text)
+    return match.group(2) if match else text
+
+
 @contextlib.contextmanager
-def _translate_errors(account: ImapAccount, endpoint: str) -> Iterator[None]:
+def translate_errors(account: ImapAccount, endpoint: str) -> Iterator[None]:
     """Turn IMAPClient, imaplib and socket failures into the ChannelError leaf naming the account."""
     try:
         yield
     except ChannelError:
         raise
     except LoginError as error:
-        raise AuthenticationError(PROTOCOL, account.address, _server_text(error)) from error
+        raise AuthenticationError(PROTOCOL, account.address, server_text(error)) from error
     except IMAPClientAbortError as error:
-        raise ConnectError(
-            PROTOCOL, account.address, f"connection to {endpoint} lost: {_server_text(error)}"
-        ) from error
+        raise ConnectError(PROTOCOL, account.address, f"connection to {endpoint} lost: {server_text(error)}") from error
     except IMAPClientError as error:
-        raise ProtocolError(PROTOCOL, account.address, _server_text(error)) from error
+        raise ProtocolError(PROTOCOL, account.address, server_text(error)) from error
     except OSError as error:
         raise network_error(PROTOCOL, account.address, endpoint, error) from error

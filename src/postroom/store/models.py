@@ -69,9 +69,18 @@ class Base(DeclarativeBase):
 
 
 class ConnectionMode(enum.StrEnum):
-    IMAP = "imap"
-    POP3 = "pop3"
-    FORWARDING = "forwarding"
+    """How mail comes in."""
+
+    IMAP = "imap"  # read the mailbox over IMAP (IDLE + poll)
+    POP3 = "pop3"  # read the mailbox over POP3 (UIDL cursor)
+    FORWARDING = "forwarding"  # the admin forwards to a generated address on our SMTP listener (seed 000)
+    WEBHOOK = "webhook"  # a provider (SendGrid Inbound Parse, Mailgun routes) posts the raw MIME to us
+
+
+class OutboundKind(enum.StrEnum):
+    """How mail goes out (seed 004: "Server type: SMTP or SendGrid")."""
+
+    SMTP = "smtp"
     SENDGRID = "sendgrid"
 
 
@@ -140,6 +149,25 @@ class Connection(Base):
     max_attachment_bytes: Mapped[int] = mapped_column(BigInteger, default=10_485_760)
     # Further per-connection settings by their seed names (e.g. EMAIL_NAME); see helpdesk.connections.
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outbound: Mapped[OutboundKind] = mapped_column(_enum(OutboundKind), default=OutboundKind.SMTP)
+    sendgrid_api_key_enc: Mapped[str] = mapped_column(Text, default="")
+    sendgrid_api_url: Mapped[str] = mapped_column(String(255), default="https://api.sendgrid.com")
+    # Seed 003: OAuth applies to the whole connection; every mailbox then carries its own OAuth credentials.
+    oauth_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The random local part of a forwarding address (<inbound_key>@<POSTROOM_INBOUND_DOMAIN>), or the key in a
+    # webhook URL; None for connections that read a mailbox themselves.
+    inbound_key: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    webhook_provider: Mapped[str] = mapped_column(String(16), default="")  # "", "sendgrid" or "mailgun"
+    webhook_signing_key_enc: Mapped[str] = mapped_column(Text, default="")
+    # POP3 only: delete from the server after the raw mail is stored (seed 004; off unless the admin asks).
+    delete_after_import: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Append what we send over SMTP to the mailbox's Sent folder (IMAP connections).
+    save_to_sent: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Seed 002 "Response Delay": a reply waits a random time in [min, max] seconds before it goes out.
+    response_delay_min: Mapped[float] = mapped_column(Float, default=0.0)
+    response_delay_max: Mapped[float] = mapped_column(Float, default=0.0)
+    # Where the next agent-first conversation's mailbox rotation continues (seed 003).
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -162,6 +190,7 @@ class Mailbox(Base):
     message_content_type: Mapped[str] = mapped_column(String(20), default="text/plain")
     username: Mapped[str] = mapped_column(String(320), default="")
     password_enc: Mapped[str] = mapped_column(Text, default="")
+    # The incoming server: IMAP, or POP3 when the connection's mode is pop3 (seed 004 has one field for both).
     imap_host: Mapped[str] = mapped_column(String(255), default="")
     imap_port: Mapped[int] = mapped_column(Integer, default=993)
     imap_encryption: Mapped[str] = mapped_column(String(16), default="ssl")
@@ -172,6 +201,15 @@ class Mailbox(Base):
     smtp_encryption: Mapped[str] = mapped_column(String(16), default="auto")
     smtp_username: Mapped[str] = mapped_column(String(320), default="")
     smtp_password_enc: Mapped[str] = mapped_column(Text, default="")
+    reply_to: Mapped[str] = mapped_column(String(320), default="")  # seed 004 "Reply to"; empty = the address
+    sent_folder: Mapped[str] = mapped_column(String(255), default="")  # empty = the folder marked \Sent
+    oauth_client_id: Mapped[str] = mapped_column(String(500), default="")
+    oauth_client_secret_enc: Mapped[str] = mapped_column(Text, default="")
+    oauth_refresh_token_enc: Mapped[str] = mapped_column(Text, default="")
+    oauth_token_uri: Mapped[str] = mapped_column(String(500), default="")
+    # The current access token, shared by every worker (refreshed under a lock, see channels/oauth_tokens).
+    oauth_access_token_enc: Mapped[str] = mapped_column(Text, default="")
+    oauth_access_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     # IMAP cursor (RFC 3501 §2.3.1.1): every UID ≤ last_uid under uidvalidity is in raw_messages.
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger, default=None)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)

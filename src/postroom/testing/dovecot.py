@@ -11,6 +11,13 @@ Every user has a passwd-file of its own, which Dovecot opens on first use, so
 a second); give every test its own user and tests can share one server. Mail is Maildir under the
 temporary directory. IDLE is woken by inotify.
 
+With ``oauth2_introspection_url`` the server also accepts OAuth 2.0 bearer tokens (SASL XOAUTH2 and
+OAUTHBEARER, RFC 7628) for IMAP and POP3: Dovecot's oauth2 passdb asks that URL about every token
+(RFC 7662 introspection, ``introspection_mode = post``), which
+:class:`~postroom.testing.oauth.OAuthTestServer` answers. The token's ``username`` must be the login
+of a user added with :meth:`DovecotServer.add_user`, whose passwd-file stays its userdb; password
+sign-in keeps working beside it.
+
 Dovecot refuses to deliver mail as uid 0. Run as root, the mail belongs to Dovecot's own unprivileged
 ``dovecot`` user (which exists wherever Dovecot is installed) and the login processes run as
 ``dovenull``; run as a normal user, everything runs as that user.
@@ -41,6 +48,7 @@ from typing import Any
 from imapclient import IMAPClient
 
 from postroom.sources.base import ImapAccount, ImapEncryption
+from postroom.sources.pop3 import Pop3Account, Pop3Encryption
 from postroom.testing.certs import Certificates
 
 __all__ = ["DovecotError", "DovecotPorts", "DovecotServer", "MailUser", "find_dovecot"]
@@ -115,6 +123,7 @@ class DovecotServer:
         binary: Path | None = None,
         parent_dir: Path | None = None,
         start_timeout: float = 10.0,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         found = binary or find_dovecot()
         if found is None:
@@ -132,6 +141,9 @@ class DovecotServer:
         self.log_path = self.workdir / "dovecot.log"
         self.config_path = self.workdir / "dovecot.conf"
         self.users_dir = self.workdir / "users"
+        self.oauth2_introspection_url = oauth2_introspection_url
+        # Included by the template (!include_try); written only when OAuth2 is asked for.
+        self.oauth2_conf_path = self.workdir / "oauth2.conf"
         self._identity = _service_identity()
         self._instance = f"postroom-test-{self.workdir.name}"
         self._certs = self._copy_certs(certs)
@@ -288,8 +300,43 @@ class DovecotServer:
             "imaps_port": ports.imaps,
             "pop3_port": ports.pop3,
             "pop3s_port": ports.pop3s,
+            "oauth2_conf": self.oauth2_conf_path,
         }
+        if self.oauth2_introspection_url is not None:
+            self._write_oauth2_config(self.oauth2_introspection_url)
         self.config_path.write_text(_render(self.template.read_text(), {k: str(v) for k, v in values.items()}))
+
+    def _write_oauth2_config(self, introspection_url: str) -> None:
+        """The oauth2 passdb (Dovecot 2.3, doc.dovecot.org/2.3/configuration_manual/authentication/oauth2).
+
+        The passdb takes only the token mechanisms and the template's passwd-file passdb only PLAIN
+        and LOGIN, so no password goes to the introspection URL and no token is taken for a password.
+        ``introspection_mode = post`` sends ``token=<access token>`` to the URL (RFC 7662 §2.1); a
+        token is good when the answer says ``"active": true`` and its ``username`` is the login the
+        client named.
+        """
+        if any(c.isspace() for c in introspection_url):
+            raise DovecotError("the introspection URL must not contain whitespace")
+        settings = self.workdir / "dovecot-oauth2.conf.ext"
+        settings.write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = {introspection_url}\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+            # Without a tokeninfo URL every token is introspected; said explicitly all the same.
+            "force_introspection = yes\n"
+            "timeout_msecs = 5000\n"
+        )
+        settings.chmod(0o644)
+        self.oauth2_conf_path.write_text(
+            "auth_mechanisms = $auth_mechanisms xoauth2 oauthbearer\n"
+            "passdb {\n"
+            "  driver = oauth2\n"
+            "  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {settings}\n"
+            "}\n"
+        )
 
     def _copy_certs(self, certs: Certificates) -> Certificates:
         target = self.workdir / "certs"
@@ -358,6 +405,21 @@ class DovecotServer:
         """An :class:`ImapAccount` for ``user`` on this server; ``changes`` override any field."""
         port = self.ports.imaps if encryption == "ssl" else self.ports.imap
         account = ImapAccount(
+            address=user.address,
+            host=self.untrusted_host if untrusted else self.host,
+            port=port,
+            encryption=encryption,
+            username=user.name,
+            password=user.password,
+        )
+        return replace(account, **changes)
+
+    def pop3_account(
+        self, user: MailUser, encryption: Pop3Encryption = "ssl", *, untrusted: bool = False, **changes: Any
+    ) -> Pop3Account:
+        """A :class:`Pop3Account` for ``user`` on this server; ``changes`` override any field."""
+        port = self.ports.pop3s if encryption == "ssl" else self.ports.pop3
+        account = Pop3Account(
             address=user.address,
             host=self.untrusted_host if untrusted else self.host,
             port=port,

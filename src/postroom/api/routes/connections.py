@@ -1,4 +1,4 @@
-"""/api/v1/connections: create, read, change, delete, start, stop, logs."""
+"""/api/v1/connections: create, read, change, delete, start, stop, test, logs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 
 from postroom.api.deps import ServiceDep
-from postroom.api.schemas import ConnectionLogOut, ConnectionOut
+from postroom.api.schemas import ConnectionLogOut, ConnectionOut, ProbeReportOut
+from postroom.channels.probe import DEFAULT_TIMEOUT, probe_connection
 from postroom.helpdesk.connections import ConnectionInput
 
 router = APIRouter(tags=["connections"])
@@ -72,6 +73,25 @@ def stop_connection(connection_id: int, service: ServiceDep) -> dict[str, Any]:
         view = service.connections.view(connection)
     service.connections_changed()
     return view
+
+
+@router.post("/connections/{connection_id}/test", response_model=ProbeReportOut)
+def run_connection_test(
+    connection_id: int,
+    service: ServiceDep,
+    roundtrip: Annotated[
+        bool, Query(description="Also send a probe mail to each mailbox, wait for it and delete it.")
+    ] = False,
+    timeout: Annotated[
+        float, Query(gt=0, le=300, description="Seconds each network step, and the roundtrip's wait, may take.")
+    ] = DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
+    """Test connection: DNS, TCP, TLS, sign-in and folder of every mailbox, step by step.
+
+    Always 200 with the report, which says what failed; the connection's status is not changed, and a
+    stopped connection can be tested.
+    """
+    return probe_connection(service.db, service.secrets, connection_id, roundtrip=roundtrip, timeout=timeout).to_json()
 
 
 @router.get("/connections/{connection_id}/logs", response_model=list[ConnectionLogOut])

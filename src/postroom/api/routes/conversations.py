@@ -1,4 +1,4 @@
-"""/api/v1/conversations: list, read, reply, change status; attachment files."""
+"""/api/v1/conversations: list, start (agent first), read, reply, change status; attachment files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from postroom.api.deps import ServiceDep, TokenDep
-from postroom.api.schemas import ConversationListOut, ConversationOut, ConversationPatch, MessageOut, ReplyIn
+from postroom.api.schemas import (
+    ConversationListOut,
+    ConversationOut,
+    ConversationPatch,
+    ConversationStartIn,
+    MessageOut,
+    ReplyIn,
+)
 from postroom.errors import NotFound
 from postroom.helpdesk.conversations import ConversationFilter, message_view
 from postroom.store.models import Attachment, ConversationStatus
@@ -28,6 +35,27 @@ def list_conversations(
     with service.db.read() as session:
         rows, total = service.conversations.search(session, flt)
         return {"total": total, "items": [service.conversations.summary(c) for c in rows]}
+
+
+@router.post("/conversations", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
+def start_conversation(body: ConversationStartIn, service: ServiceDep, token_name: TokenDep) -> dict[str, Any]:
+    """The agent writes first: new conversations rotate through the connection's mailboxes, and a customer
+    who was written to before keeps the same sender address (seed 003)."""
+    with service.db.write() as session:
+        conversation, _, events = service.conversations.start(
+            session,
+            body.connection_id,
+            to=body.to,
+            cc=body.cc,
+            subject=body.subject,
+            text=body.text,
+            author=body.author or token_name,
+            signer=body.author,
+        )
+        view = service.conversations.detail(service.conversations.get(session, conversation.id))
+    service.outbox_changed()
+    service.events.publish(events)
+    return view
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
@@ -53,7 +81,7 @@ def reply(conversation_id: int, body: ReplyIn, service: ServiceDep, token_name: 
     """An agent's reply: composed as a threaded answer from the conversation's mailbox and queued for sending."""
     with service.db.write() as session:
         message, events = service.conversations.reply(
-            session, conversation_id, text=body.text, author=body.author or token_name
+            session, conversation_id, text=body.text, author=body.author or token_name, signer=body.author
         )
         view = message_view(message)
     service.outbox_changed()

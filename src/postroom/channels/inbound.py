@@ -1,0 +1,176 @@
+"""Mail that is pushed to us (forwarding mode's SMTP listener, inbound webhooks) meets the database here.
+
+:class:`ForwardingResolver` tells the SMTP listener which connection a generated address belongs to, and
+:class:`InboundRawSink` commits what the listener or a webhook received to the raw store, after which the
+pipeline takes over (DESIGN §1).
+
+Every existing forwarding connection accepts mail, started or not: a stopped connection's mail waits in
+the raw store rather than bouncing while an admin restarts or reconfigures it. Mail is refused (550 at
+RCPT) only for addresses that belong to no connection at all.
+
+A pushed mail is stored under the mailbox it was originally sent to (:mod:`postroom.mail.forwarded`) and
+deduplicated per mailbox by its Message-ID (or the SHA-256 of its bytes when it has none), so the same mail
+forwarded twice, by two forwarding rules or by a sender retrying, is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import structlog
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from postroom.errors import NotFound
+from postroom.mail.addresses import email_key
+from postroom.mail.forwarded import original_recipient, read_headers
+from postroom.mail.peek import peek_message_id
+from postroom.sources.base import InboundMail
+from postroom.sources.smtp_listener import InboundTarget
+from postroom.store.db import Database
+from postroom.store.models import Connection, ConnectionMode, Mailbox, RawBody, RawMessage, RawStatus, utcnow
+
+log = structlog.get_logger(__name__)
+
+# RawMessage.dedupe_key holds at most 1000 characters; longer Message-IDs are keyed by their hash.
+_MAX_KEY = 1000
+
+
+def inbound_dedupe_key(raw: bytes) -> str:
+    """``mid:<Message-ID>`` when the mail has one (DESIGN §1), otherwise ``sha256:<hex of the bytes>``."""
+    message_id = peek_message_id(raw)
+    if message_id is None:
+        return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    key = f"mid:{message_id}"
+    if len(key) > _MAX_KEY:
+        key = f"mid-sha256:{hashlib.sha256(message_id.encode('utf-8', 'surrogateescape')).hexdigest()}"
+    return key
+
+
+class ForwardingResolver:
+    """A :class:`~postroom.sources.smtp_listener.RecipientResolver` for ``<inbound_key>@<inbound_domain>``."""
+
+    def __init__(self, db: Database, inbound_domain: str) -> None:
+        self.db = db
+        self.inbound_domain = inbound_domain.strip().lower().rstrip(".")
+
+    def resolve(self, address: str) -> InboundTarget | None:
+        local, at, domain = address.strip().strip("<>").rpartition("@")
+        # Domains compare case-insensitively (RFC 5321 §2.4); our keys are lower-case, and matching the
+        # local part without case forgives a relay that folded it.
+        if not at or not local or domain.lower().rstrip(".") != self.inbound_domain:
+            return None
+        key = local.lower()
+        if len(key) > 64:
+            return None
+        with self.db.read() as session:
+            connection_id = session.scalar(
+                select(Connection.id).where(
+                    func.lower(Connection.inbound_key) == key, Connection.mode == ConnectionMode.FORWARDING
+                )
+            )
+        return None if connection_id is None else InboundTarget(connection_id=int(connection_id))
+
+
+class InboundRawSink:
+    """An :class:`~postroom.sources.smtp_listener.InboundSink` on the database.
+
+    ``origin`` is what the raw messages are marked with (``smtp`` or ``webhook``); ``on_stored`` is called
+    with the number of new raw messages after each commit that stored one (it wakes the pipeline).
+    """
+
+    def __init__(self, db: Database, origin: str, on_stored: Callable[[int], None] | None = None) -> None:
+        self.db = db
+        self.origin = origin
+        self.on_stored = on_stored
+
+    def store(self, target: InboundTarget, mail: InboundMail, *, trace: bytes = b"") -> int:
+        key = inbound_dedupe_key(mail.raw)
+        data = trace + mail.raw
+        with self.db.write() as session:
+            mailbox_id = self._mailbox_for(session, target, mail)
+            raw_id = self._known(session, mailbox_id, key)
+            created = raw_id is None
+            if raw_id is None:
+                raw_id = self._insert(session, target.connection_id, mailbox_id, key, data)
+                created = raw_id is not None
+                if raw_id is None:
+                    # Another process stored the same mail between our look and our insert.
+                    raw_id = self._known(session, mailbox_id, key)
+                    if raw_id is None:
+                        raise NotFound(f"raw message {key!r} of mailbox {mailbox_id} vanished while storing it")
+        if created:
+            log.info(
+                "inbound.stored",
+                origin=self.origin,
+                raw_id=raw_id,
+                connection_id=target.connection_id,
+                mailbox_id=mailbox_id,
+                size=len(data),
+            )
+            if self.on_stored is not None:
+                self.on_stored(1)
+        else:
+            log.info("inbound.duplicate", origin=self.origin, raw_id=raw_id, dedupe_key=key[:80])
+        return raw_id
+
+    def _mailbox_for(self, session: Session, target: InboundTarget, mail: InboundMail) -> int:
+        boxes = session.execute(
+            select(Mailbox.id, Mailbox.address)
+            .where(Mailbox.connection_id == target.connection_id)
+            .order_by(Mailbox.position)
+        ).all()
+        if not boxes:
+            raise NotFound(f"connection {target.connection_id} has no mailbox (deleted meanwhile?)")
+        if target.mailbox_id is not None and any(box.id == target.mailbox_id for box in boxes):
+            return int(target.mailbox_id)
+        by_key = {email_key(box.address): int(box.id) for box in boxes}
+        # A webhook's envelope names the original recipient itself; a forwarding address never is one.
+        for recipient in mail.recipients:
+            found = by_key.get(email_key(recipient))
+            if found is not None:
+                return found
+        match = original_recipient(read_headers(mail.raw), [box.address for box in boxes])
+        if match is not None:
+            return by_key[email_key(match)]
+        # Nothing names one of our addresses (a Bcc, or a forwarder that rewrote every header): the
+        # connection's first mailbox answers.
+        return int(boxes[0].id)
+
+    @staticmethod
+    def _known(session: Session, mailbox_id: int, key: str) -> int | None:
+        found = session.scalar(
+            select(RawMessage.id).where(RawMessage.mailbox_id == mailbox_id, RawMessage.dedupe_key == key)
+        )
+        return None if found is None else int(found)
+
+    def _insert(self, session: Session, connection_id: int, mailbox_id: int, key: str, data: bytes) -> int | None:
+        """Insert the raw message and its bytes; None when the dedupe key was taken meanwhile.
+
+        On SQLite the write transaction holds the database lock from its start, so the look before this
+        cannot go stale; on PostgreSQL two deliveries of one mail may race, and the unique key decides.
+        The savepoint keeps the transaction usable after that refusal.
+        """
+        try:
+            with session.begin_nested():
+                raw_id = session.scalar(
+                    insert(RawMessage).returning(RawMessage.id),
+                    {
+                        "connection_id": connection_id,
+                        "mailbox_id": mailbox_id,
+                        "dedupe_key": key,
+                        "origin": self.origin,
+                        "header_message_id": peek_message_id(data),
+                        "size": len(data),
+                        "received_at": utcnow(),
+                        "status": RawStatus.PENDING,
+                        "error": "",
+                        "attempts": 0,
+                    },
+                )
+                session.execute(insert(RawBody), [{"raw_id": raw_id, "data": data}])
+        except IntegrityError:
+            return None
+        return None if raw_id is None else int(raw_id)

@@ -1,0 +1,303 @@
+"""Postroom's own SMTP listener: mail forwarded to a generated address arrives here (forwarding mode, seed 000).
+
+The listener is a receiving MTA on aiosmtpd, and it follows the house rule "accept fast, process later"
+(DESIGN §6.3): a recipient nobody here knows is refused at RCPT, before any data is sent; an accepted
+message is committed to the raw store, with a trace header prepended, and only then is ``250`` returned.
+What happens when the store fails decides whether mail is lost, so the reply is ``451 4.3.0`` and the
+sending MTA keeps the message and retries (RFC 5321 §4.2.5, §4.5.4.1): nothing is acknowledged that is not
+stored.
+
+Two small seams keep the protocol apart from the database (DESIGN §6.6): a :class:`RecipientResolver`
+says which connection an address belongs to, and an :class:`InboundSink` stores the bytes. Their database
+implementations live in :mod:`postroom.channels.inbound`; tests use the real ones or their own.
+
+Replies carry enhanced status codes (RFC 3463), including the size refusals that aiosmtpd writes
+without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import socket
+import ssl
+import weakref
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any, Protocol
+
+import structlog
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from postroom.sources.base import InboundMail
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MAX_MESSAGE_BYTES = 26_214_400
+# RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients; more in one transaction is refused
+# with 452, after which the client sends the rest in another transaction.
+MAX_RECIPIENTS = 100
+# aiosmtpd's own size refusals lack an enhanced status code; RFC 3463 §3.4 names 5.3.4 "message too big
+# for system". The first is its reply to MAIL FROM with a SIZE parameter above the limit (RFC 1870 §6.2),
+# the second its reply after DATA when the data grew beyond it.
+_SIZE_REFUSALS = {
+    "552 Error: message size exceeds fixed maximum message size": (
+        "552 5.3.4 Message size exceeds fixed maximum message size"
+    ),
+    "552 Error: Too much mail data": "552 5.3.4 Message size exceeds fixed maximum message size",
+}
+_TEMPORARY_STORE = "451 4.3.0 Temporary failure storing the message, please try again later"
+_TEMPORARY_LOOKUP = "451 4.3.0 Temporary failure looking up the recipient, please try again later"
+_TOO_MANY_RECIPIENTS = f"452 4.5.3 Too many recipients (at most {MAX_RECIPIENTS} per message)"
+# What may appear of client-supplied text (EHLO name, addresses) inside our trace header: no CR, LF,
+# parentheses or semicolons, which would change its structure (RFC 5321 §4.4).
+_UNSAFE_TRACE = re.compile(r"[^\x21-\x7e]|[();]")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundTarget:
+    """Where an accepted recipient's mail goes: a connection, and its mailbox when the address says so.
+
+    ``mailbox_id`` None lets the sink pick the mailbox from the mail's headers (a forwarding address
+    serves every mailbox of its connection).
+    """
+
+    connection_id: int
+    mailbox_id: int | None = None
+
+
+class RecipientResolver(Protocol):
+    """Which connection (if any) receives mail for an envelope recipient address."""
+
+    def resolve(self, address: str) -> InboundTarget | None:
+        """The target of ``address``, or None when nobody here receives mail for it."""
+        ...
+
+
+class InboundSink(Protocol):
+    """Commits received bytes to the raw store (DESIGN §1)."""
+
+    def store(self, target: InboundTarget, mail: InboundMail, *, trace: bytes = b"") -> int:
+        """Commit ``trace + mail.raw`` for ``target`` and return the raw message's id once it is durable.
+
+        ``trace`` (our Return-Path and Received fields) is stored in front of the mail but kept out of
+        the dedupe key, so that a retried delivery of the same bytes is recognised. A mail already
+        stored under the same key is not stored again; its id is returned.
+        """
+        ...
+
+
+def _clean(text: str, limit: int = 255) -> str:
+    return _UNSAFE_TRACE.sub("", text)[:limit]
+
+
+def _clean_address(address: str) -> str:
+    # An address goes between angle brackets (RFC 5321 §4.1.2 Path), so it may hold none itself.
+    return _clean(address, 320).replace("<", "").replace(">", "")
+
+
+def trace_fields(
+    *,
+    envelope_from: str,
+    recipients: Sequence[str],
+    helo: str | None,
+    peer: Any,
+    hostname: str,
+    esmtp: bool,
+    tls: bool,
+    queue_id: str,
+    now: datetime | None = None,
+) -> bytes:
+    """The Return-Path and Received fields a final-delivery server prepends (RFC 5321 §4.4).
+
+    The protocol is named as RFC 3848 registers it (SMTP, ESMTP, ESMTPS). The ``for`` clause names the
+    recipient only when there is exactly one, because listing several would show every recipient the
+    others' addresses (RFC 5321 §7.6).
+    """
+    ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+    if ":" in ip:
+        # RFC 5321 §4.1.3: an IPv6 address literal is tagged as such.
+        ip = f"IPv6:{ip}"
+    helo_name = _clean(helo or "") or "unknown"
+    protocol = ("ESMTP" if esmtp else "SMTP") + ("S" if tls else "")
+    sender = "" if envelope_from in ("", "<>") else _clean_address(envelope_from)
+    stamp = format_datetime(now or datetime.now(UTC))
+    received = f"Received: from {helo_name} ([{_clean(ip, 64)}])\r\n\tby {_clean(hostname)} (Postroom)"
+    received += f" with {protocol} id {queue_id}"
+    if len(recipients) == 1:
+        received += f"\r\n\tfor <{_clean_address(recipients[0])}>"
+    received += f"; {stamp}\r\n"
+    return f"Return-Path: <{sender}>\r\n{received}".encode("ascii", "replace")
+
+
+class ForwardingHandler:
+    """The aiosmtpd handler: resolve at RCPT, store at DATA, answer with enhanced status codes."""
+
+    def __init__(self, resolver: RecipientResolver, sink: InboundSink, hostname: str) -> None:
+        self.resolver = resolver
+        self.sink = sink
+        self.hostname = hostname
+        # The targets accepted so far in each open transaction. aiosmtpd makes a new Envelope after
+        # DATA and on RSET, so a transaction that ends any way takes its entry with it.
+        self._targets: weakref.WeakKeyDictionary[Envelope, dict[InboundTarget, list[str]]] = weakref.WeakKeyDictionary()
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return _TOO_MANY_RECIPIENTS
+        try:
+            # The resolver reads the database: off the event loop, so other sessions keep moving.
+            target = await asyncio.to_thread(self.resolver.resolve, address)
+        except Exception:
+            log.exception("smtp_listener.resolve_failed", recipient=address)
+            return _TEMPORARY_LOOKUP
+        if target is None:
+            # RFC 5321 §4.2.2 / RFC 3463 §3.2: 5.1.1 "bad destination mailbox address", said at RCPT so
+            # that the sending MTA bounces at once and no data is transferred.
+            return f"550 5.1.1 <{address}>: no such recipient here"
+        self._targets.setdefault(envelope, {}).setdefault(target, []).append(address)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        targets = self._targets.pop(envelope, {})
+        raw: bytes = envelope.original_content or b""
+        envelope_from = envelope.mail_from or ""
+        queue_id = secrets.token_hex(6)
+        transport = server.transport
+        tls = transport is not None and transport.get_extra_info("sslcontext") is not None
+        stored: list[int] = []
+        try:
+            # One copy per target: the same mail to two connections belongs to both. When a later copy
+            # fails, the 451 makes the sender retry all of them; those already stored are recognised by
+            # their dedupe key and not stored twice.
+            for target, recipients in targets.items():
+                trace = trace_fields(
+                    envelope_from=envelope_from,
+                    recipients=recipients,
+                    helo=session.host_name,
+                    peer=session.peer,
+                    hostname=self.hostname,
+                    esmtp=bool(session.extended_smtp),
+                    tls=tls,
+                    queue_id=queue_id,
+                )
+                mail = InboundMail(raw=raw, recipients=tuple(recipients), envelope_from=envelope_from)
+                stored.append(await asyncio.to_thread(self.sink.store, target, mail, trace=trace))
+        except Exception:
+            log.exception("smtp_listener.store_failed", queue_id=queue_id, size=len(raw))
+            return _TEMPORARY_STORE
+        if not stored:
+            # aiosmtpd refuses DATA without an accepted RCPT, so this means the transaction was lost.
+            return "554 5.5.1 No valid recipients"
+        log.info("smtp_listener.stored", queue_id=queue_id, raw_ids=stored, size=len(raw))
+        return f"250 2.0.0 queued as {','.join(str(i) for i in stored)}"
+
+
+class _ListenerSmtp(SMTP):
+    """aiosmtpd's SMTP session with enhanced status codes on its size refusals."""
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            status = _SIZE_REFUSALS.get(status, status)
+        await super().push(status)
+
+
+class _Controller(Controller):
+    """aiosmtpd's threaded Controller on a socket bound beforehand, so that port 0 works race-free."""
+
+    def __init__(self, handler: ForwardingHandler, sock: socket.socket, **kwargs: Any) -> None:
+        self._listen_socket = sock
+        host, port = sock.getsockname()[:2]
+        super().__init__(handler, hostname=host, port=port, **kwargs)
+
+    def factory(self) -> SMTP:
+        return _ListenerSmtp(self.handler, **self.SMTP_kwargs)
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(self._factory_invoker, sock=self._listen_socket, ssl=self.ssl_context)
+
+
+class SmtpListener:
+    """The SMTP listener of forwarding mode, on a thread of its own; start()/stop() or a context manager.
+
+    ``port`` 0 binds a free port, readable from :attr:`port` after :meth:`start`. ``max_message_bytes`` is
+    announced as SIZE (RFC 1870) and enforced at MAIL and after DATA. With ``tls_context`` STARTTLS is
+    offered (RFC 3207) but not required: forwarding MTAs use it opportunistically, and refusing them
+    plain text would bounce mail.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        resolver: RecipientResolver,
+        sink: InboundSink,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        hostname: str | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        timeout: float = 300.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.hostname = hostname or socket.getfqdn()
+        self.max_message_bytes = max_message_bytes
+        self.handler = ForwardingHandler(resolver, sink, self.hostname)
+        self._tls_context = tls_context
+        self._timeout = timeout
+        self._controller: _Controller | None = None
+
+    def start(self) -> SmtpListener:
+        if self._controller is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # IPPROTO_TCP, as getaddrinfo would give: asyncio sets TCP_NODELAY only on sockets that say so,
+        # and without it multi-line replies wait for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        controller = _Controller(
+            self.handler,
+            sock,
+            server_hostname=self.hostname,
+            data_size_limit=self.max_message_bytes,
+            tls_context=self._tls_context,
+            require_starttls=False,
+            timeout=self._timeout,
+        )
+        try:
+            controller.start()
+        except BaseException:
+            sock.close()
+            raise
+        self._controller = controller
+        log.info("smtp_listener.started", host=self.host, port=self.port, max_message_bytes=self.max_message_bytes)
+        return self
+
+    def stop(self) -> None:
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+            log.info("smtp_listener.stopped", host=self.host, port=self.port)
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def __enter__(self) -> SmtpListener:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

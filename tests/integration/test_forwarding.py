@@ -1,0 +1,115 @@
+"""Forwarding mode end to end: mail forwarded to a generated address, over SMTP, becomes a conversation.
+
+A real Postroom process (workers running), its SMTP listener on a free loopback port with the database
+resolver and sink, and smtplib as the forwarding mail server of a company whose two support addresses
+both forward to the connection's generated address.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+
+from postroom.helpdesk.connections import ConnectionInput
+from postroom.service import Service
+from postroom.sources.smtp_listener import SmtpListener
+from postroom.store.models import Conversation, Mailbox, Message, RawMessage, RawStatus
+from postroom.testing.mails import make_mail
+from support import wait_until
+
+
+@pytest.fixture
+def service(make_service: Callable[..., Service]) -> Service:
+    return make_service()
+
+
+@pytest.fixture
+def listener(service: Service) -> SmtpListener:
+    # The service's own listener, on POSTROOM_SMTP_BIND (a free port in tests).
+    started = service.start_listener()
+    assert started is not None
+    return started
+
+
+def forwarding_address(service: Service) -> str:
+    with service.db.write() as session:
+        connection = service.connections.create(
+            session,
+            ConnectionInput(
+                name="Company support",
+                mode="forwarding",
+                address="support@company.example, sales@company.example",
+                smtp_server="127.0.0.1",
+            ),
+        )
+        address = service.connections.inbound_address(connection)
+    assert address is not None
+    return address
+
+
+def conversations(service: Service) -> list[tuple[str, str, int]]:
+    """(subject, mailbox address, number of messages) of every conversation."""
+    with service.db.read() as session:
+        rows = session.execute(
+            select(Conversation.subject, Mailbox.address, func.count(Message.id))
+            .join(Mailbox, Mailbox.id == Conversation.mailbox_id)
+            .join(Message, Message.conversation_id == Conversation.id)
+            .group_by(Conversation.id, Conversation.subject, Mailbox.address)
+            .order_by(Conversation.id)
+        ).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def test_forwarded_mail_twice_becomes_one_conversation_on_the_mailbox_it_was_for(
+    service: Service, listener: SmtpListener
+) -> None:
+    address = forwarding_address(service)
+    # The connection was never started: mail for it is accepted all the same and waits for nobody.
+    original = make_mail(
+        "Invoice 2024-117 is wrong", to="Sales <sales@company.example>", message_id="inv-117@customer.example"
+    )
+    # Two forwarding rules deliver it: Postfix's alias (Delivered-To) and a Gmail rule (X-Forwarded-For).
+    by_postfix = b"Delivered-To: sales@company.example\r\n" + original
+    by_gmail = f"X-Forwarded-For: sales@company.example {address}\r\nX-Forwarded-To: {address}\r\n".encode() + original
+    support_mail = make_mail("Login does not work", to="support@company.example")
+
+    with smtplib.SMTP(listener.host, listener.port, local_hostname="mx.company.example", timeout=10) as smtp:
+        assert smtp.sendmail("ada@customer.example", [address], by_postfix) == {}
+        assert smtp.sendmail("ada@customer.example", [address.upper()], by_gmail) == {}
+        assert smtp.sendmail("bob@customer.example", [address], support_mail) == {}
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            smtp.sendmail("ada@customer.example", [f"nobody@{service.settings.inbound_domain}"], original)
+
+    expected = [
+        ("Invoice 2024-117 is wrong", "sales@company.example", 1),
+        ("Login does not work", "support@company.example", 1),
+    ]
+    assert wait_until(lambda: conversations(service) == expected and conversations(service), timeout=15) == expected
+    with service.db.read() as session:
+        raws = session.execute(select(RawMessage.origin, RawMessage.status).order_by(RawMessage.id)).all()
+    # The second copy was recognised by its Message-ID when it was stored.
+    assert [(r.origin, r.status) for r in raws] == [("smtp", RawStatus.DONE), ("smtp", RawStatus.DONE)]
+
+
+def test_a_reply_from_the_customer_threads_into_the_same_conversation(service: Service, listener: SmtpListener) -> None:
+    address = forwarding_address(service)
+    first = make_mail("Parcel missing", to="support@company.example", message_id="first@customer.example")
+    reply = make_mail(
+        "Re: Parcel missing",
+        to="support@company.example",
+        body="Any news?\n",
+        headers=[("In-Reply-To", "<first@customer.example>"), ("References", "<first@customer.example>")],
+    )
+
+    with smtplib.SMTP(listener.host, listener.port, timeout=10) as smtp:
+        smtp.sendmail("ada@customer.example", [address], first)
+        wait_until(lambda: conversations(service), timeout=15)
+        smtp.sendmail("ada@customer.example", [address], reply)
+
+    assert wait_until(
+        lambda: (found := conversations(service)) == [("Parcel missing", "support@company.example", 2)] and found,
+        timeout=15,
+    )

@@ -1,0 +1,444 @@
+"""The forwarding-mode SMTP listener against real SMTP clients (smtplib, aiosmtplib) on loopback.
+
+The first part swaps in small in-memory resolver and sink implementations to pin the protocol down
+(refusals at RCPT, size limits, 250 only after the commit, 451 on a failed store); the second part runs
+the database implementations of :mod:`postroom.channels.inbound` on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosmtplib
+import pytest
+from sqlalchemy import select
+
+from postroom.channels.inbound import ForwardingResolver, InboundRawSink, inbound_dedupe_key
+from postroom.errors import StoreError
+from postroom.helpdesk.connections import ConnectionInput, ConnectionService, generate_inbound_key
+from postroom.sources.base import InboundMail
+from postroom.sources.smtp_listener import InboundTarget, SmtpListener, trace_fields
+from postroom.store.db import Database
+from postroom.store.models import Connection, ConnectionMode, Mailbox, RawBody, RawMessage
+from postroom.store.secretbox import SecretBox
+from postroom.testing.certs import Certificates
+from postroom.testing.mails import make_mail
+
+DOMAIN = "inbound.postroom.test"
+KNOWN = f"aaaa1111bbbb2222cccc3333@{DOMAIN}"
+OTHER = f"dddd4444eeee5555ffff6666@{DOMAIN}"
+LIMIT = 64 * 1024
+
+
+# ── test implementations of the two seams ─────────────────────────────────────────────────────
+
+
+class Directory:
+    """A RecipientResolver over a fixed table; raises when told to, as a database that is down would."""
+
+    def __init__(self, table: dict[str, InboundTarget]) -> None:
+        self.table = {address.lower(): target for address, target in table.items()}
+        self.down = False
+
+    def resolve(self, address: str) -> InboundTarget | None:
+        if self.down:
+            raise StoreError("database unavailable")
+        return self.table.get(address.lower())
+
+
+@dataclass
+class Stored:
+    target: InboundTarget
+    data: bytes
+    envelope_from: str
+    recipients: tuple[str, ...]
+    trace: bytes
+
+
+@dataclass
+class MemorySink:
+    """An InboundSink in memory, that can fail the next stores or hold them until released."""
+
+    stored: list[Stored] = field(default_factory=list)
+    failures: int = 0
+    gate: threading.Event | None = None
+    entered: threading.Event = field(default_factory=threading.Event)
+
+    def store(self, target: InboundTarget, mail: InboundMail, *, trace: bytes = b"") -> int:
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(10), "the test never opened the gate"
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("disk full")
+        self.stored.append(Stored(target, trace + mail.raw, mail.envelope_from, mail.recipients, trace))
+        return len(self.stored)
+
+
+@pytest.fixture
+def directory() -> Directory:
+    return Directory({KNOWN: InboundTarget(1), OTHER: InboundTarget(2)})
+
+
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
+
+
+@pytest.fixture
+def make_listener() -> Iterator[Callable[..., SmtpListener]]:
+    started: list[SmtpListener] = []
+
+    def make(resolver: Any, sink: Any, **options: Any) -> SmtpListener:
+        options.setdefault("max_message_bytes", LIMIT)
+        options.setdefault("hostname", "mx.postroom.test")
+        listener = SmtpListener("127.0.0.1", 0, resolver, sink, **options).start()
+        started.append(listener)
+        return listener
+
+    yield make
+    for listener in started:
+        listener.stop()
+
+
+@pytest.fixture
+def listener(make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink) -> SmtpListener:
+    return make_listener(directory, sink)
+
+
+def client(listener: SmtpListener) -> smtplib.SMTP:
+    smtp = smtplib.SMTP("127.0.0.1", listener.port, local_hostname="relay.company.example", timeout=10)
+    smtp.ehlo()
+    return smtp
+
+
+# ── recipients ─────────────────────────────────────────────────────────────────────────────────
+
+
+def test_known_recipient_is_stored_with_a_trace_header_and_250_names_the_stored_id(
+    listener: SmtpListener, sink: MemorySink
+) -> None:
+    raw = make_mail(to="support@company.example")
+    with client(listener) as smtp:
+        assert smtp.mail("ada@customer.example")[0] == 250
+        assert smtp.rcpt(KNOWN) == (250, b"2.1.5 OK")
+        code, reply = smtp.data(raw)
+
+    assert (code, reply) == (250, b"2.0.0 queued as 1")
+    [stored] = sink.stored
+    assert stored.target == InboundTarget(1)
+    assert stored.envelope_from == "ada@customer.example"
+    assert stored.recipients == (KNOWN,)
+    # RFC 5321 §4.4: Return-Path and Received in front, the mail itself unchanged behind them.
+    assert stored.data.startswith(
+        b"Return-Path: <ada@customer.example>\r\nReceived: from relay.company.example ([127.0.0.1])"
+    )
+    assert b"by mx.postroom.test (Postroom) with ESMTP id " in stored.trace
+    assert f"for <{KNOWN}>;".encode() in stored.trace
+    assert stored.data.endswith(raw) and stored.data == stored.trace + raw
+
+
+def test_unknown_recipient_is_refused_at_rcpt_before_any_data(listener: SmtpListener, sink: MemorySink) -> None:
+    stranger = f"nobody@{DOMAIN}"
+    with client(listener) as smtp:
+        smtp.mail("ada@customer.example")
+        assert smtp.rcpt(stranger) == (550, f"5.1.1 <{stranger}>: no such recipient here".encode())
+        # No accepted recipient: DATA is refused, nothing was transferred.
+        assert smtp.docmd("DATA")[0] == 503
+
+    assert sink.stored == []
+
+
+def test_mixed_recipients_unknown_refused_known_delivered(listener: SmtpListener, sink: MemorySink) -> None:
+    with client(listener) as smtp:
+        refused = smtp.sendmail("ada@customer.example", [KNOWN, "someone@elsewhere.example"], make_mail())
+
+    assert refused == {"someone@elsewhere.example": (550, b"5.1.1 <someone@elsewhere.example>: no such recipient here")}
+    assert [s.recipients for s in sink.stored] == [(KNOWN,)]
+
+
+def test_a_failing_lookup_is_temporary(listener: SmtpListener, directory: Directory, sink: MemorySink) -> None:
+    directory.down = True
+    with client(listener) as smtp:
+        smtp.mail("ada@customer.example")
+        code, reply = smtp.rcpt(KNOWN)
+
+    # 4xx: the sending MTA keeps the mail and tries again; a 5xx here would bounce it.
+    assert code == 451 and reply.startswith(b"4.3.0 ")
+    assert sink.stored == []
+
+
+def test_recipients_of_different_connections_get_one_copy_each(listener: SmtpListener, sink: MemorySink) -> None:
+    raw = make_mail()
+    second_alias = KNOWN.upper()  # same connection, spelled differently
+    with client(listener) as smtp:
+        smtp.mail("ada@customer.example")
+        for rcpt in (KNOWN, OTHER, second_alias):
+            assert smtp.rcpt(rcpt)[0] == 250
+        code, reply = smtp.data(raw)
+
+    assert (code, reply) == (250, b"2.0.0 queued as 1,2")
+    by_target = {s.target.connection_id: s for s in sink.stored}
+    assert set(by_target) == {1, 2}
+    assert by_target[1].recipients == (KNOWN, second_alias)
+    assert by_target[2].recipients == (OTHER,)
+    # Several recipients: the Received field does not list them (RFC 5321 §7.6).
+    assert b"for <" not in by_target[1].trace
+    assert f"for <{OTHER}>".encode() in by_target[2].trace
+    assert all(s.data.endswith(raw) for s in sink.stored)
+
+
+def test_null_sender_bounces_are_accepted(listener: SmtpListener, sink: MemorySink) -> None:
+    with client(listener) as smtp:
+        assert smtp.docmd("MAIL FROM:<>")[0] == 250
+        assert smtp.rcpt(KNOWN)[0] == 250
+        assert smtp.data(make_mail())[0] == 250
+
+    assert sink.stored[0].data.startswith(b"Return-Path: <>\r\n")
+
+
+def test_trace_fields_keep_client_text_from_changing_their_structure() -> None:
+    trace = trace_fields(
+        envelope_from="a@b.example> (x)",
+        recipients=["k@inbound.example"],
+        helo="evil (comment); by fake\tname",
+        peer=("2001:db8::1", 25, 0, 0),
+        hostname="mx.postroom.test",
+        esmtp=False,
+        tls=False,
+        queue_id="q1",
+        now=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+    )
+
+    assert trace == (
+        b"Return-Path: <a@b.examplex>\r\n"
+        b"Received: from evilcommentbyfakename ([IPv6:2001:db8::1])\r\n"
+        b"\tby mx.postroom.test (Postroom) with SMTP id q1\r\n"
+        b"\tfor <k@inbound.example>; Wed, 01 May 2024 12:00:00 +0000\r\n"
+    )
+
+
+# ── size limits (RFC 1870, RFC 3463 5.3.4) ────────────────────────────────────────────────────
+
+
+def test_size_is_announced_and_an_oversized_mail_from_is_refused(listener: SmtpListener, sink: MemorySink) -> None:
+    with client(listener) as smtp:
+        assert smtp.has_extn("size") and smtp.esmtp_features["size"] == str(LIMIT)
+        code, reply = smtp.mail("ada@customer.example", [f"SIZE={LIMIT + 1}"])
+        assert code == 552 and reply.startswith(b"5.3.4 ")
+        assert smtp.mail("ada@customer.example", [f"SIZE={LIMIT // 2}"])[0] == 250
+
+    assert sink.stored == []
+
+
+def test_data_beyond_the_limit_is_refused_after_data(listener: SmtpListener, sink: MemorySink) -> None:
+    big = make_mail(body=("x" * 70 + "\n") * (LIMIT // 70 + 10))
+    with client(listener) as smtp:
+        smtp.mail("ada@customer.example")  # no SIZE given: the limit can only be found after the data
+        smtp.rcpt(KNOWN)
+        code, reply = smtp.data(big)
+        assert code == 552 and reply.startswith(b"5.3.4 ")
+        # The session goes on: a mail within the limit is still welcome.
+        assert smtp.sendmail("ada@customer.example", [KNOWN], make_mail()) == {}
+
+    assert len(sink.stored) == 1
+
+
+# ── 250 only after the commit; 451 when the store fails ───────────────────────────────────────
+
+
+def test_250_is_sent_only_after_the_sink_returned(listener: SmtpListener, sink: MemorySink) -> None:
+    sink.gate = threading.Event()
+    replies: list[tuple[int, str]] = []
+
+    async def deliver() -> None:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=listener.port, timeout=10, start_tls=False) as smtp:
+            await smtp.mail("ada@customer.example")
+            await smtp.rcpt(KNOWN)
+            response = await smtp.data(make_mail())
+            replies.append((response.code, response.message))
+
+    thread = threading.Thread(target=asyncio.run, args=(deliver(),))
+    thread.start()
+    try:
+        assert sink.entered.wait(10)
+        # The store is under way and not committed: the client must still be waiting for its reply.
+        thread.join(0.3)
+        assert thread.is_alive() and replies == []
+    finally:
+        sink.gate.set()
+        thread.join(10)
+
+    assert replies == [(250, "2.0.0 queued as 1")]
+
+
+def test_a_failed_store_answers_451_and_the_retry_is_stored(listener: SmtpListener, sink: MemorySink) -> None:
+    sink.failures = 1
+    raw = make_mail()
+    with client(listener) as smtp, pytest.raises(smtplib.SMTPDataError) as refused:
+        smtp.sendmail("ada@customer.example", [KNOWN], raw)
+
+    assert refused.value.smtp_code == 451
+    assert refused.value.smtp_error.startswith(b"4.3.0 ")
+    assert sink.stored == []
+
+    # The sending MTA kept the mail (4xx) and tries again: nothing was lost.
+    with client(listener) as smtp:
+        assert smtp.sendmail("ada@customer.example", [KNOWN], raw) == {}
+    assert [s.data.endswith(raw) for s in sink.stored] == [True]
+
+
+def test_aiosmtplib_send_message_with_starttls(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink, certs: Certificates
+) -> None:
+    listener = make_listener(directory, sink, tls_context=certs.server_context())
+    raw = make_mail()
+
+    async def deliver() -> tuple[dict[str, Any], str]:
+        context = ssl.create_default_context(cafile=str(certs.ca_file))
+        errors, message = await aiosmtplib.send(
+            raw,
+            sender="ada@customer.example",
+            recipients=[KNOWN],
+            hostname="127.0.0.1",
+            port=listener.port,
+            start_tls=True,
+            tls_context=context,
+            timeout=10,
+        )
+        return dict(errors), message
+
+    errors, message = asyncio.run(deliver())
+
+    assert errors == {} and message == "2.0.0 queued as 1"
+    # RFC 3848: ESMTPS says the mail came over TLS.
+    assert b" with ESMTPS id " in sink.stored[0].trace
+
+
+# ── the database implementations (SQLite and PostgreSQL) ──────────────────────────────────────
+
+
+def forwarding_connection(db: Database, secrets: SecretBox, name: str = "Forwarded") -> tuple[int, str, list[int]]:
+    with db.write() as session:
+        connection = ConnectionService(secrets, DOMAIN).create(
+            session,
+            ConnectionInput(
+                name=name,
+                mode="forwarding",
+                address="support@company.example, sales@company.example",
+                smtp_server="127.0.0.1",
+            ),
+        )
+        key = connection.inbound_key
+        assert key is not None
+        return connection.id, key, [box.id for box in connection.mailboxes]
+
+
+def raw_rows(db: Database) -> list[tuple[int, int | None, str, str, bytes]]:
+    with db.read() as session:
+        return [
+            (row.id, row.mailbox_id, row.dedupe_key, row.origin, row.data)
+            for row in session.execute(
+                select(RawMessage.id, RawMessage.mailbox_id, RawMessage.dedupe_key, RawMessage.origin, RawBody.data)
+                .join(RawBody, RawBody.raw_id == RawMessage.id)
+                .order_by(RawMessage.id)
+            )
+        ]
+
+
+def test_forwarding_resolver_knows_only_forwarding_keys_of_its_domain(db: Database, secrets: SecretBox) -> None:
+    connection_id, key, _ = forwarding_connection(db, secrets)
+    resolver = ForwardingResolver(db, DOMAIN.upper())
+
+    assert resolver.resolve(f"{key}@{DOMAIN}") == InboundTarget(connection_id)
+    # Domains compare without case (RFC 5321 §2.4); our keys are lower-case, a folded one still matches.
+    assert resolver.resolve(f"{key.upper()}@{DOMAIN.upper()}.") == InboundTarget(connection_id)
+    assert resolver.resolve(f"{key}@elsewhere.example") is None
+    assert resolver.resolve(f"{generate_inbound_key()}@{DOMAIN}") is None
+    assert resolver.resolve(f"@{DOMAIN}") is None
+    assert resolver.resolve("not-an-address") is None
+
+    # A key of a connection that is not in forwarding mode does not receive mail here.
+    with db.write() as session:
+        row = session.get(Connection, connection_id)
+        assert row is not None
+        row.mode = ConnectionMode.WEBHOOK
+    assert resolver.resolve(f"{key}@{DOMAIN}") is None
+
+
+def test_generated_keys_are_lower_case_random_and_long() -> None:
+    keys = {generate_inbound_key() for _ in range(50)}
+    assert len(keys) == 50
+    assert all(len(k) >= 20 and k == k.lower() and k.isalnum() for k in keys)
+
+
+def test_two_forwarded_copies_over_smtp_are_stored_once_on_the_original_mailbox(
+    db: Database, secrets: SecretBox, make_listener: Callable[..., SmtpListener]
+) -> None:
+    connection_id, key, (support_id, sales_id) = forwarding_connection(db, secrets)
+    woken: list[int] = []
+    listener = make_listener(ForwardingResolver(db, DOMAIN), InboundRawSink(db, "smtp", on_stored=woken.append))
+    address = f"{key}@{DOMAIN}"
+    # Two forwarding rules deliver the same mail (one Message-ID) with different trace headers.
+    base = make_mail(to="sales@company.example", message_id="order-17@customer.example")
+    first = b"Delivered-To: sales@company.example\r\n" + base
+    second = b"X-Forwarded-For: sales@company.example " + address.encode() + b"\r\n" + base
+
+    with client(listener) as smtp:
+        assert smtp.sendmail("ada@customer.example", [address], first) == {}
+        assert smtp.sendmail("ada@customer.example", [address], second) == {}
+
+    [(raw_id, mailbox_id, dedupe_key, origin, data)] = raw_rows(db)
+    assert (mailbox_id, dedupe_key, origin) == (sales_id, "mid:order-17@customer.example", "smtp")
+    assert data.startswith(b"Return-Path: <ada@customer.example>\r\nReceived: ") and data.endswith(first)
+    assert woken == [1]
+    with db.read() as session:
+        assert session.scalar(select(RawMessage.connection_id).where(RawMessage.id == raw_id)) == connection_id
+        assert session.scalar(select(Mailbox.address).where(Mailbox.id == support_id)) == "support@company.example"
+
+
+def test_mail_without_message_id_is_keyed_by_its_bytes_not_by_our_trace(
+    db: Database, secrets: SecretBox, make_listener: Callable[..., SmtpListener]
+) -> None:
+    _, key, (support_id, _) = forwarding_connection(db, secrets)
+    listener = make_listener(ForwardingResolver(db, DOMAIN), InboundRawSink(db, "smtp"))
+    raw = make_mail(to="someone@else.example", with_message_id=False)
+
+    # The same bytes delivered twice (a sender retrying after a lost 250) get different trace headers.
+    for _ in range(2):
+        with client(listener) as smtp:
+            assert smtp.sendmail("", [f"{key}@{DOMAIN}"], raw) == {}
+
+    [(_, mailbox_id, dedupe_key, _, _)] = raw_rows(db)
+    # No header names one of the mailboxes: the first one receives it.
+    assert mailbox_id == support_id
+    assert dedupe_key == inbound_dedupe_key(raw) and dedupe_key.startswith("sha256:")
+
+
+def test_sink_prefers_the_envelope_recipient_and_honours_an_explicit_mailbox(db: Database, secrets: SecretBox) -> None:
+    connection_id, _, (support_id, sales_id) = forwarding_connection(db, secrets)
+    sink = InboundRawSink(db, "webhook")
+    raw = make_mail(to="support@company.example")
+
+    def mail(*recipients: str) -> InboundMail:
+        return InboundMail(raw=raw, recipients=recipients, envelope_from="ada@customer.example")
+
+    first = sink.store(InboundTarget(connection_id), mail("SALES@company.example"))
+    again = sink.store(InboundTarget(connection_id), mail("sales@company.example"))
+    other = sink.store(InboundTarget(connection_id, support_id), mail())
+
+    assert first == again != other
+    assert [(row[0], row[1]) for row in raw_rows(db)] == [(first, sales_id), (other, support_id)]
+
+
+def test_a_very_long_message_id_still_fits_the_key() -> None:
+    raw = make_mail(message_id="x" * 990 + "@customer.example")
+    key = inbound_dedupe_key(raw)
+    assert len(key) <= 1000 and key.startswith("mid-sha256:")
