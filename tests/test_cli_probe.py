@@ -104,6 +104,17 @@ def test_roundtrip_and_timeout_options_reach_the_probe(installation: Callable[..
     assert "did not arrive in INBOX within 0.5 s" in arrival
 
 
+def test_send_to_sends_a_test_mail(installation: Callable[..., Path], dovecot_user: MailUser) -> None:
+    data_dir = installation()
+
+    result = run("inbox", "test", "Support", "--send-to", "ann@customer.example", data_dir=data_dir)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    test_mail = next(line for line in result.stdout.splitlines() if " test_mail " in line)
+    assert test_mail.startswith("✓ ")
+    assert "accepted the test mail to ann@customer.example" in test_mail
+
+
 def test_an_unknown_name_is_an_error(installation: Callable[..., Path]) -> None:
     data_dir = installation()
 

@@ -235,6 +235,10 @@ def inbox_test(
     roundtrip: Annotated[
         bool, typer.Option("--roundtrip", help="Also send a probe mail to each mailbox, wait for it, delete it.")
     ] = False,
+    send_to: Annotated[
+        str | None,
+        typer.Option("--send-to", metavar="ADDRESS", help="Also send a test mail from each mailbox to ADDRESS."),
+    ] = None,
     timeout: Annotated[
         float, typer.Option(min=0.1, max=300, help="Seconds each network step, and the roundtrip's wait, may take.")
     ] = 20.0,  # the probe's DEFAULT_TIMEOUT; not imported here, to keep the command's start quick
@@ -246,7 +250,9 @@ def inbox_test(
     try:
         with service.db.read() as session:
             connection_id = service.connections.get_by_name(session, name).id
-        report = probe_connection(service.db, service.secrets, connection_id, roundtrip=roundtrip, timeout=timeout)
+        report = probe_connection(
+            service.db, service.secrets, connection_id, roundtrip=roundtrip, send_to=send_to, timeout=timeout
+        )
     except PostroomError as error:
         _fail(error)
         return

@@ -104,6 +104,9 @@ def test_an_unknown_connection_is_404_and_bad_parameters_are_422(api: Api) -> No
     assert api.client.post("/api/v1/connections/4242/test").status_code == 404
     assert api.client.post("/api/v1/connections/4242/test", params={"timeout": 0}).status_code == 422
     assert api.client.post("/api/v1/connections/4242/test", params={"roundtrip": "perhaps"}).status_code == 422
+    refused = api.client.post("/api/v1/connections/4242/test", params={"send_to": "two words"})
+    assert refused.status_code == 422
+    assert "send_to" in refused.text
 
 
 def test_the_endpoint_needs_a_token(api: Api) -> None:

@@ -21,7 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from postroom.channels.probe import PROBE_HEADER, ProbeReport, probe_connection
-from postroom.errors import NotFound
+from postroom.errors import InvalidSetting, NotFound
 from postroom.helpdesk.connections import ConnectionInput, ConnectionService
 from postroom.store.db import Database
 from postroom.store.migrate import upgrade
@@ -374,6 +374,76 @@ def test_forwarding_has_no_incoming_server_and_checks_only_smtp(
     assert incoming.detail.startswith("not applicable: forwarded mail arrives on Postroom's own SMTP listener")
     assert names(report, dovecot_user.address, "outgoing") == OUTGOING
     assert step(report, dovecot_user.address, "roundtrip", "roundtrip").detail.startswith("not applicable")
+
+
+def test_send_to_sends_a_test_mail_from_every_mailbox_through_smtp(
+    sqlite_db: Database, secrets: SecretBox, smtp: SmtpTestServer, dovecot: DovecotServer, dovecot_user: MailUser
+) -> None:
+    # Forwarding has no folder to see a roundtrip arrive in: the test mail is its check of sending.
+    body = connection_body(
+        dovecot,
+        dovecot_user,
+        smtp,
+        mode="forwarding",
+        imap_server=None,
+        imap_port=None,
+        email_name="Acme Support",
+        reply_to="help@acme.example",
+    )
+    connection_id = create(sqlite_db, secrets, body)
+
+    report = probe_connection(sqlite_db, secrets, connection_id, send_to="Ann <ann@customer.example>", timeout=5)
+
+    assert report.ok, report.to_json()
+    address = dovecot_user.address
+    assert names(report, address, "outgoing") == [*OUTGOING, "test_mail"]
+    detail = step(report, address, "outgoing", "test_mail").detail
+    assert detail.startswith(f"127.0.0.1:{smtp.port} accepted the test mail to ann@customer.example: 250")
+    [received] = smtp.wait_for(1)
+    assert received.recipients == ("ann@customer.example",)
+    assert received.login == address  # sent as replies are: signed in as the mailbox
+    sent = email.message_from_bytes(received.raw, policy=policy.default)
+    assert sent["From"] == f"Acme Support <{address}>"
+    assert sent["To"] == "Ann <ann@customer.example>"
+    assert sent["Reply-To"] == "help@acme.example"
+    assert sent["Auto-Submitted"] == "auto-generated"
+    assert sent[PROBE_HEADER] in detail
+    with sqlite_db.read() as session:
+        line = session.scalars(select(ConnectionLog).where(ConnectionLog.connection_id == connection_id)).one()
+    assert line.message.startswith("connection test with a test mail to ann@customer.example: all 5 checks passed")
+
+
+def test_a_refused_test_recipient_fails_the_test_mail_step_with_the_servers_words(
+    sqlite_db: Database, secrets: SecretBox, smtp: SmtpTestServer, dovecot: DovecotServer, dovecot_user: MailUser
+) -> None:
+    connection_id = create(sqlite_db, secrets, connection_body(dovecot, dovecot_user, smtp))
+    smtp.refuse_recipient("nobody@customer.example")
+
+    report = probe_connection(sqlite_db, secrets, connection_id, send_to="nobody@customer.example", timeout=5)
+
+    failed = step(report, dovecot_user.address, "outgoing", "test_mail")
+    assert not failed.ok
+    assert "nobody@customer.example" in failed.detail and "550" in failed.detail, failed.detail
+    assert smtp.messages == []
+
+
+def test_send_to_is_not_tried_when_the_sign_in_failed(
+    sqlite_db: Database, secrets: SecretBox, smtp: SmtpTestServer, dovecot: DovecotServer, dovecot_user: MailUser
+) -> None:
+    body = connection_body(dovecot, dovecot_user, smtp, smtp_password="Not-The-Password-1")
+    connection_id = create(sqlite_db, secrets, body)
+
+    report = probe_connection(sqlite_db, secrets, connection_id, send_to="ann@customer.example", timeout=5)
+
+    assert not step(report, dovecot_user.address, "outgoing", "signin").ok
+    skipped = step(report, dovecot_user.address, "outgoing", "test_mail")
+    assert skipped.skipped and skipped.detail == "not run: signin failed"
+
+
+@pytest.mark.parametrize("value", ["", "not an address", "a@b.example, c@d.example"])
+def test_send_to_must_be_one_address(sqlite_db: Database, secrets: SecretBox, value: str) -> None:
+    with pytest.raises(InvalidSetting, match="send_to"):
+        probe_connection(sqlite_db, secrets, 1, send_to=value)
 
 
 def test_pop3_is_probed_through_tls_and_sign_in(

@@ -167,3 +167,28 @@ def test_a_pop3_mailbox_sending_through_sendgrid_needs_no_smtp_server(
     assert accepted.body["personalizations"][0]["to"] == [{"email": "di@customer.example", "name": "Di"}]
     assert scope_checks(sendgrid_api) == [(f"Bearer {sendgrid_api.api_key}", 200)]
     assert smtp_server.messages == []
+
+
+def test_send_to_sends_the_test_mail_through_the_api(
+    make_service: Callable[..., Service],
+    dovecot: DovecotServer,
+    dovecot_user: MailUser,
+    smtp_server: SmtpTestServer,
+    sendgrid_api: SendgridTestServer,
+) -> None:
+    api = Api(make_service(start=False))
+    created = api.post("/connections", sendgrid_body(dovecot, dovecot_user, smtp_server, sendgrid_api), expect=201)
+
+    response = api.client.post(
+        f"/api/v1/connections/{created['id']}/test", params={"send_to": "ann@customer.example", "timeout": 5}
+    )
+
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["ok"], report
+    [test_mail] = [s for s in report["steps"] if s["name"] == "test_mail"]
+    assert test_mail["protocol"] == "SendGrid"
+    assert test_mail["detail"].startswith(f"{sendgrid_api.url} accepted the test mail to ann@customer.example")
+    [sent] = sendgrid_api.wait_for(1)
+    assert sent.body["personalizations"][0]["to"] == [{"email": "ann@customer.example"}]
+    assert smtp_server.messages == []

@@ -100,7 +100,9 @@ class ProbeStepOut(BaseModel):
     mailbox: str
     part: Literal["incoming", "outgoing", "roundtrip"]
     protocol: str = Field(description="IMAP, POP3, SMTP…; empty when the part does not apply to the connection.")
-    name: str = Field(description="dns, tcp, tls, signin, folder; roundtrip: send, arrival, cleanup.")
+    name: str = Field(
+        description="dns, tcp, tls, signin, folder; outgoing test_mail (send_to); roundtrip: send, arrival, cleanup."
+    )
     ok: bool
     skipped: bool = Field(description="Not applicable, or not run because an earlier step failed; not a failure.")
     milliseconds: float

@@ -9,6 +9,9 @@ one step at a time, and says for every step whether it passed, how long it took 
 - outgoing, by the connection's outbound kind: DNS, TCP, TLS and sign-in of the SMTP server.
 - with ``roundtrip``: a probe mail sent from the mailbox to itself over SMTP, waited for in the folder
   (IMAP SEARCH on its ``X-Postroom-Probe`` header), and deleted again.
+- with ``send_to``: a test mail from each mailbox to an address the admin names, through the connection's
+  outbound way (SMTP or SendGrid) — "Test SMTP" of seed 001, and the only end-to-end check of sending for
+  forwarding and webhook connections, which have no folder to see the mail arrive in.
 
 A failing step names the problem in the words of :mod:`postroom.tls` and the server (refused,
 timed out, unreachable, the certificate's fault, the server's answer to the password), and the steps
@@ -57,11 +60,13 @@ from postroom.errors import (
     ConnectError,
     DeliveryError,
     FolderError,
+    InvalidSetting,
     NotFound,
     PostroomError,
     ProtocolError,
     TlsError,
 )
+from postroom.mail.addresses import parse_address_list
 from postroom.mail.compose import compose
 from postroom.mail.model import Address, OutgoingMail
 from postroom.sources import imap
@@ -90,8 +95,10 @@ __all__ = [
     "describe_tls",
     "imap_incoming",
     "imap_roundtrip",
+    "parse_test_recipient",
     "pop3_incoming",
     "probe_connection",
+    "send_test_mail",
     "smtp_outgoing",
 ]
 
@@ -293,6 +300,7 @@ class ProbeTarget:
     auth: MailboxAuth = field(repr=False)
     secrets: SecretBox = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT
+    send_to: Address | None = None  # where the outgoing part sends a test mail, when the admin asks for one
 
     @property
     def address(self) -> str:
@@ -640,6 +648,41 @@ def sendgrid_outgoing(target: ProbeTarget, steps: StepRecorder) -> None:
     steps.run("signin", sign_in)
 
 
+def send_test_mail(target: ProbeTarget) -> str:
+    """Send a test mail from the mailbox to ``target.send_to`` the way replies go out; what the server said."""
+    assert target.send_to is not None
+    mailbox = target.mailbox
+    token = _random.token_hex(8)
+    mail = compose(
+        OutgoingMail(
+            from_=Address(mailbox.address, mailbox.email_name),
+            to=(target.send_to,),
+            reply_to=(Address(mailbox.reply_to),) if mailbox.reply_to else (),
+            subject=f"Postroom test message from {mailbox.address}",
+            text=(
+                f"Postroom sent this message to test sending from {mailbox.address} (connection"
+                f" {target.connection.name!r}).\nIf it reached you, replies to customers will go out the same way.\n"
+            ),
+            # RFC 3834 §5: a test mail is machine-made; no auto-responder should answer it.
+            auto_submitted=True,
+            extra_headers=((PROBE_HEADER, token),),
+        )
+    )
+    recipient = target.send_to.email
+    if target.connection.outbound is OutboundKind.SENDGRID:
+        account = replace(sendgrid_account(target.connection, mailbox, target.secrets), timeout=target.timeout)
+        result = asyncio.run(sendgrid.send(account, mail.raw, mail.envelope_from, mail.recipients))
+        where = account.base_url
+    else:
+        outgoing = replace(target.smtp, timeout=target.timeout)
+        result = asyncio.run(smtp.send(outgoing, mail, authenticate=target.auth.smtp))
+        where = f"{outgoing.host}:{outgoing.port}"
+    if result.refused:
+        reply = next(iter(result.refused.values()))
+        raise _StepFailed("RecipientRefused", f"{where} refused {recipient}: {reply}")
+    return f"{where} accepted the test mail to {recipient}: {result.reply}; {PROBE_HEADER}: {token}"
+
+
 # ── what applies to which connection ──────────────────────────────────────────────────────────
 
 INCOMING_PROBES: dict[ConnectionMode, tuple[str, PartProbe]] = {
@@ -666,13 +709,16 @@ def probe_connection(
     connection_id: int,
     *,
     roundtrip: bool = False,
+    send_to: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> ProbeReport:
     """Check every mailbox of a connection step by step; raise NotFound for an unknown connection.
 
     ``timeout`` bounds each network step (DNS, connect, every server answer) and the roundtrip's wait
-    for its probe mail. The connection's status is not touched; one line goes to its log.
+    for its probe mail. ``send_to`` (one address) also sends a test mail there from every mailbox. The
+    connection's status is not touched; one line goes to its log.
     """
+    recipient = parse_test_recipient(send_to) if send_to is not None else None
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     with db.read() as session:
@@ -695,6 +741,7 @@ def probe_connection(
                     auth=auth,
                     secrets=secrets,
                     timeout=timeout,
+                    send_to=recipient,
                 )
             )
             found_secrets.extend((targets[-1].imap.password, targets[-1].smtp.password))
@@ -717,9 +764,19 @@ def probe_connection(
         milliseconds=(time.perf_counter() - started) * 1000,
         steps=tuple(steps),
     )
-    kind = "connection test with roundtrip" if roundtrip else "connection test"
+    kind = "connection test" + (" with roundtrip" if roundtrip else "")
+    if recipient is not None:
+        kind += f" with a test mail to {recipient.email}"
     events("info" if report.ok else "warning", "probe", f"{kind}: {report.summary}")
     return report
+
+
+def parse_test_recipient(value: str) -> Address:
+    """The one address a test mail goes to; :class:`InvalidSetting` naming ``send_to`` otherwise."""
+    parsed = parse_address_list(value)
+    if len(parsed) != 1 or "@" not in parsed[0].email or " " in parsed[0].email:
+        raise InvalidSetting("send_to", f"{value!r} is not one email address")
+    return parsed[0]
 
 
 def _probe_mailbox(target: ProbeTarget, into: list[ProbeStep], scrub: Callable[[str], str], *, roundtrip: bool) -> None:
@@ -742,6 +799,8 @@ def _probe_mailbox(target: ProbeTarget, into: list[ProbeStep], scrub: Callable[[
     else:
         outgoing_steps = StepRecorder(into, address, "outgoing", outgoing[0], scrub)
         outgoing[1](target, outgoing_steps)
+        if target.send_to is not None:
+            outgoing_steps.run("test_mail", lambda: send_test_mail(target))
 
     if not roundtrip:
         return

@@ -82,6 +82,10 @@ def run_connection_test(
     roundtrip: Annotated[
         bool, Query(description="Also send a probe mail to each mailbox, wait for it and delete it.")
     ] = False,
+    send_to: Annotated[
+        str | None,
+        Query(max_length=320, description="Also send a test mail from each mailbox to this address (Test SMTP)."),
+    ] = None,
     timeout: Annotated[
         float, Query(gt=0, le=300, description="Seconds each network step, and the roundtrip's wait, may take.")
     ] = DEFAULT_TIMEOUT,
@@ -91,7 +95,10 @@ def run_connection_test(
     Always 200 with the report, which says what failed; the connection's status is not changed, and a
     stopped connection can be tested.
     """
-    return probe_connection(service.db, service.secrets, connection_id, roundtrip=roundtrip, timeout=timeout).to_json()
+    report = probe_connection(
+        service.db, service.secrets, connection_id, roundtrip=roundtrip, send_to=send_to, timeout=timeout
+    )
+    return report.to_json()
 
 
 @router.get("/connections/{connection_id}/logs", response_model=list[ConnectionLogOut])
