@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import smtplib
 import socket
 from collections.abc import Callable, Iterator
 from email import policy
@@ -18,20 +19,22 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from postroom.channels.probe import PROBE_HEADER, ProbeReport, probe_connection
 from postroom.errors import InvalidSetting, NotFound
 from postroom.helpdesk.connections import ConnectionInput, ConnectionService
+from postroom.service import Service
+from postroom.sources.smtp_listener import SmtpListener
 from postroom.store.db import Database
 from postroom.store.migrate import upgrade
-from postroom.store.models import Connection, ConnectionLog, ConnectionStatus
+from postroom.store.models import Connection, ConnectionLog, ConnectionStatus, Conversation, RawMessage
 from postroom.store.secretbox import SecretBox
 from postroom.testing.database import sqlite_url
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.smtp import RecordingHandler, SmtpTestServer
-from support import connection_body
+from support import connection_body, wait_until
 
 INCOMING = ["dns", "tcp", "tls", "signin", "folder"]
 OUTGOING = ["dns", "tcp", "tls", "signin"]
@@ -366,14 +369,96 @@ def test_forwarding_has_no_incoming_server_and_checks_only_smtp(
     body = connection_body(dovecot, dovecot_user, smtp, mode="forwarding", imap_server=None, imap_port=None)
     connection_id = create(sqlite_db, secrets, body)
 
-    report = probe_connection(sqlite_db, secrets, connection_id, roundtrip=True, timeout=5)
+    report = probe_connection(sqlite_db, secrets, connection_id, timeout=5)
 
     assert report.ok, report.to_json()
     incoming = step(report, dovecot_user.address, "incoming", "incoming")
     assert incoming.skipped
     assert incoming.detail.startswith("not applicable: forwarded mail arrives on Postroom's own SMTP listener")
     assert names(report, dovecot_user.address, "outgoing") == OUTGOING
-    assert step(report, dovecot_user.address, "roundtrip", "roundtrip").detail.startswith("not applicable")
+
+
+def test_a_forwarding_roundtrip_names_the_receiving_address_when_nothing_is_forwarded(
+    sqlite_db: Database, secrets: SecretBox, smtp: SmtpTestServer, dovecot: DovecotServer, dovecot_user: MailUser
+) -> None:
+    # The SMTP server accepts the probe for the support address but forwards nothing to Postroom.
+    body = connection_body(dovecot, dovecot_user, smtp, mode="forwarding", imap_server=None, imap_port=None)
+    connection_id = create(sqlite_db, secrets, body)
+
+    report = probe_connection(sqlite_db, secrets, connection_id, roundtrip=True, timeout=0.5)
+
+    assert names(report, dovecot_user.address, "roundtrip") == ["send", "arrival"]
+    arrival = step(report, dovecot_user.address, "roundtrip", "arrival")
+    assert arrival.error == "NotArrived"
+    assert f"check that mail to {dovecot_user.address} is forwarded to the connection's receiving address" in (
+        arrival.detail
+    )
+    assert len(smtp.wait_for(1)) == 1
+
+
+class ForwardToListener(RecordingHandler):
+    """The support address's mail server with a forwarding rule: every accepted mail goes on to Postroom."""
+
+    def __init__(self, listener: SmtpListener, forward_to: list[str]) -> None:
+        super().__init__()
+        self.listener = listener
+        self.forward_to = forward_to
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if reply.startswith("250"):
+            data = envelope.original_content or b""
+            # Forwarded as Gmail does: same bytes, new envelope, the original recipient in a header.
+            forwarded = f"X-Forwarded-To: {envelope.rcpt_tos[0]}\r\n".encode() + data
+            await asyncio.get_running_loop().run_in_executor(None, self._forward, forwarded)
+        return reply
+
+    def _forward(self, data: bytes) -> None:
+        with smtplib.SMTP(self.listener.host, self.listener.port, timeout=10) as client:
+            client.sendmail("forwarder@company.example", self.forward_to, data)
+
+
+def test_a_forwarding_roundtrip_sees_the_probe_reach_the_listener_and_makes_no_conversation(
+    make_service: Callable[..., Service],
+    dovecot: DovecotServer,
+    dovecot_user: MailUser,
+    make_smtp_server: Callable[..., SmtpTestServer],
+) -> None:
+    service = make_service()
+    listener = service.start_listener()
+    assert listener is not None
+    forward_to: list[str] = []
+    smtp = make_smtp_server("starttls", auth_required=True, handler=ForwardToListener(listener, forward_to))
+    body = connection_body(dovecot, dovecot_user, smtp, mode="forwarding", imap_server=None, imap_port=None)
+    with service.db.write() as session:
+        connection = service.connections.create(session, ConnectionInput(**body))
+        connection_id = connection.id
+        address = service.connections.inbound_address(connection)
+    assert address is not None
+    forward_to.append(address)
+
+    report = probe_connection(service.db, service.secrets, connection_id, roundtrip=True, timeout=10)
+
+    assert report.ok, report.to_json()
+    assert names(report, dovecot_user.address, "roundtrip") == ["send", "arrival"]
+    arrival = step(report, dovecot_user.address, "roundtrip", "arrival").detail
+    assert (
+        arrival.startswith("reached Postroom ") and "forwarded mail arrives on Postroom's own SMTP listener" in arrival
+    )
+    # The probe is Postroom's own mail: the pipeline ignores it.
+    raw = wait_until(lambda: _settled_raw(service.db, connection_id), timeout=10)
+    assert raw == [("ignored", 0)]
+
+
+def _settled_raw(db: Database, connection_id: int) -> list[tuple[str, int]] | None:
+    with db.read() as session:
+        rows = session.execute(
+            select(RawMessage.status, RawMessage.message_pk).where(RawMessage.connection_id == connection_id)
+        ).all()
+        conversations = session.scalar(select(func.count(Conversation.id)))
+    if not rows or any(status.value == "pending" or status.value == "processing" for status, _ in rows):
+        return None
+    return [(status.value, conversations or 0) for status, _ in rows]
 
 
 def test_send_to_sends_a_test_mail_from_every_mailbox_through_smtp(

@@ -7,8 +7,9 @@ one step at a time, and says for every step whether it passed, how long it took 
   (implicit TLS, or after the STARTTLS upgrade), sign-in, and the folder (EXAMINEd, so nothing in the
   mailbox changes). Forwarding and webhook connections have no incoming server: "not applicable".
 - outgoing, by the connection's outbound kind: DNS, TCP, TLS and sign-in of the SMTP server.
-- with ``roundtrip``: a probe mail sent from the mailbox to itself over SMTP, waited for in the folder
-  (IMAP SEARCH on its ``X-Postroom-Probe`` header), and deleted again.
+- with ``roundtrip``: a probe mail sent from the mailbox to itself the way replies go out, waited for in
+  the folder (IMAP SEARCH on its ``X-Postroom-Probe`` header) and deleted again; for forwarding and
+  webhook connections waited for in the raw store, where the provider pushes it.
 - with ``send_to``: a test mail from each mailbox to an address the admin names, through the connection's
   outbound way (SMTP or SendGrid) — "Test SMTP" of seed 001, and the only end-to-end check of sending for
   forwarding and webhook connections, which have no folder to see the mail arrive in.
@@ -68,17 +69,17 @@ from postroom.errors import (
 )
 from postroom.mail.addresses import parse_address_list
 from postroom.mail.compose import compose
-from postroom.mail.model import Address, OutgoingMail
+from postroom.mail.model import Address, ComposedMail, OutgoingMail
 from postroom.sources import imap
 from postroom.sources.base import ImapAccount
 from postroom.sources.imap import ImapSession
 from postroom.sources.pop3 import Pop3Account, Pop3Client, Pop3Session
 from postroom.store.db import Database
-from postroom.store.models import Connection, ConnectionMode, Mailbox, OutboundKind
+from postroom.store.models import Connection, ConnectionMode, Mailbox, OutboundKind, RawBody, RawMessage, utcnow
 from postroom.store.secretbox import SecretBox
 from postroom.tls import network_error
 from postroom.transports import sendgrid, smtp
-from postroom.transports.base import SmtpAccount
+from postroom.transports.base import SendResult, SmtpAccount
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -98,6 +99,7 @@ __all__ = [
     "parse_test_recipient",
     "pop3_incoming",
     "probe_connection",
+    "pushed_roundtrip",
     "send_test_mail",
     "smtp_outgoing",
 ]
@@ -112,6 +114,8 @@ _EXPIRY_WARNING: Final = timedelta(days=14)
 # without hammering a slow one.
 _POLL_FIRST: Final = 0.05
 _POLL_MAX: Final = 1.0
+# Raw messages of a connection looked at per poll of a pushed roundtrip: those stored since the send.
+_PUSHED_SEARCH_LIMIT: Final = 500
 # Failures named in the summary; the steps themselves list all of them.
 _SUMMARY_FAILURES: Final = 3
 
@@ -301,6 +305,7 @@ class ProbeTarget:
     secrets: SecretBox = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT
     send_to: Address | None = None  # where the outgoing part sends a test mail, when the admin asks for one
+    db: Database | None = field(default=None, repr=False)  # where pushed mail is looked for (forwarding, webhook)
 
     @property
     def address(self) -> str:
@@ -482,30 +487,19 @@ def imap_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
     """Send a probe mail to the mailbox itself, wait for it in the folder, then delete it."""
     token = _random.token_hex(8)
     account = replace(target.imap, timeout=target.timeout)
-    outgoing = replace(target.smtp, timeout=target.timeout)
-    mailbox = target.mailbox
     sent_at: list[float] = []
     found: list[int] = []
 
     def send() -> str:
-        mail = compose(
-            OutgoingMail(
-                from_=Address(mailbox.address, mailbox.email_name),
-                to=(Address(mailbox.address),),
-                subject=f"Postroom connection test {token}",
-                text=(
-                    "Postroom sent this message to test the connection: it checks that mail sent from this\n"
-                    "address arrives in its mailbox. It is deleted as soon as it has arrived.\n"
-                ),
-                # RFC 3834 §5: no auto-responder should answer a machine's test mail. compose() also adds
-                # the X-Postroom-Loop marker, so the pipeline ignores the mail if a running source imports it.
-                auto_submitted=True,
-                extra_headers=((PROBE_HEADER, token),),
-            )
+        mail = _roundtrip_mail(
+            target,
+            token,
+            "it checks that mail sent from this\naddress arrives in its mailbox."
+            " It is deleted as soon as it has arrived.",
         )
-        result = asyncio.run(smtp.send(outgoing, mail, authenticate=target.auth.smtp))
+        where, result = _send(target, mail)
         sent_at.append(time.monotonic())
-        return f"{outgoing.host}:{outgoing.port} accepted it: {result.reply}; {PROBE_HEADER}: {token}"
+        return f"{where} accepted it: {result.reply}; {PROBE_HEADER}: {token}"
 
     opened: list[ImapSession] = []
 
@@ -527,7 +521,7 @@ def imap_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
                 raise _StepFailed(
                     "NotArrived",
                     f"the probe mail ({PROBE_HEADER}: {token}) did not arrive in {account.folder} within"
-                    f" {target.timeout:g} s: mail to {mailbox.address} may be delivered elsewhere, filtered or"
+                    f" {target.timeout:g} s: mail to {target.mailbox.address} may be delivered elsewhere, filtered or"
                     " delayed; if it comes later, Postroom ignores it as its own",
                 )
             time.sleep(min(interval, remaining))
@@ -544,7 +538,7 @@ def imap_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
         return f"deleted UID {', '.join(map(str, found))} (\\Deleted, UID EXPUNGE)"
 
     try:
-        steps.run("send", send, protocol="SMTP")
+        steps.run("send", send, protocol=_outbound_label(target))
         steps.run("arrival", arrival)
         steps.run("cleanup", cleanup)
     finally:
@@ -648,6 +642,122 @@ def sendgrid_outgoing(target: ProbeTarget, steps: StepRecorder) -> None:
     steps.run("signin", sign_in)
 
 
+def pushed_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
+    """Send a probe mail to the support address and wait for it to be pushed back to Postroom.
+
+    For forwarding (the mail provider forwards to our SMTP listener) and webhook connections (the provider
+    posts it to our endpoint) this is the only check that the forwarding rule or the provider's route
+    really delivers to this connection: the probe is looked for in the raw store, where the listener or
+    the webhook commits what it received. Forwarders usually keep the Message-ID; one that writes a new
+    one still carries the token in the bytes, so recent raw messages of the connection are searched too.
+    The probe stays in the raw store, where the pipeline ignores it as Postroom's own mail (its
+    ``X-Postroom-Loop`` marker, from our own address), so no conversation is made of it.
+    """
+    db = target.db
+    if db is None:
+        steps.skip("roundtrip", "not run: the probe has no database to look for the mail in")
+        return
+    token = _random.token_hex(8)
+    how = _NO_INCOMING_SERVER.get(target.connection.mode, "the mail arrives at Postroom")
+    mail = _roundtrip_mail(
+        target,
+        token,
+        "it checks that mail sent to this address reaches Postroom.\nPostroom ignores it when it arrives.",
+    )
+    sent: list[tuple[float, datetime]] = []
+
+    def send() -> str:
+        # A second's margin: the store stamps arrival with its own clock, which may round differently.
+        since = utcnow() - timedelta(seconds=1)
+        where, result = _send(target, mail)
+        sent.append((time.monotonic(), since))
+        return f"{where} accepted it: {result.reply}; {PROBE_HEADER}: {token}"
+
+    def arrival() -> str:
+        sent_clock, since = sent[0]
+        deadline = sent_clock + target.timeout
+        searched: set[int] = set()
+        interval = _POLL_FIRST
+        while True:
+            raw_id = _find_pushed(db, target.connection.id, since, mail.message_id, token.encode(), searched)
+            if raw_id is not None:
+                delay = time.monotonic() - sent_clock
+                return f"reached Postroom {delay:.2f} s after it was sent (raw message {raw_id}): {how}"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _StepFailed(
+                    "NotArrived",
+                    f"the probe mail ({PROBE_HEADER}: {token}) did not reach Postroom within {target.timeout:g} s:"
+                    f" check that mail to {target.mailbox.address} is forwarded to"
+                    f" {_push_address(target)}; if it comes later, Postroom ignores it as its own",
+                )
+            time.sleep(min(interval, remaining))
+            interval = min(interval * 2, _POLL_MAX)
+
+    steps.run("send", send, protocol=_outbound_label(target))
+    steps.run("arrival", arrival)
+
+
+def _find_pushed(
+    db: Database, connection_id: int, since: datetime, message_id: str, token: bytes, searched: set[int]
+) -> int | None:
+    """The raw message of this connection that is the probe: by Message-ID, else by the token in its bytes."""
+    with db.read() as session:
+        rows = session.execute(
+            select(RawMessage.id, RawMessage.header_message_id)
+            .where(RawMessage.connection_id == connection_id, RawMessage.received_at >= since)
+            .order_by(RawMessage.id)
+            .limit(_PUSHED_SEARCH_LIMIT)
+        ).all()
+        for raw_id, header_message_id in rows:
+            if header_message_id == message_id:
+                return int(raw_id)
+        unseen = [int(raw_id) for raw_id, _ in rows if raw_id not in searched]
+        for raw_id in unseen:
+            data = session.scalar(select(RawBody.data).where(RawBody.raw_id == raw_id))
+            searched.add(raw_id)
+            if data is not None and token in data:
+                return raw_id
+    return None
+
+
+def _push_address(target: ProbeTarget) -> str:
+    if target.connection.mode is ConnectionMode.WEBHOOK:
+        return "Postroom's webhook URL (the provider's inbound route)"
+    return f"the connection's receiving address ({target.connection.inbound_key}@…)"
+
+
+def _roundtrip_mail(target: ProbeTarget, token: str, what: str) -> ComposedMail:
+    """A probe mail from the mailbox to itself, marked with ``token`` in :data:`PROBE_HEADER`."""
+    mailbox = target.mailbox
+    return compose(
+        OutgoingMail(
+            from_=Address(mailbox.address, mailbox.email_name),
+            to=(Address(mailbox.address),),
+            subject=f"Postroom connection test {token}",
+            text=f"Postroom sent this message to test the connection: {what}\n",
+            # RFC 3834 §5: no auto-responder should answer a machine's test mail. compose() also adds
+            # the X-Postroom-Loop marker, so the pipeline ignores the mail if a running source imports it.
+            auto_submitted=True,
+            extra_headers=((PROBE_HEADER, token),),
+        )
+    )
+
+
+def _send(target: ProbeTarget, mail: ComposedMail) -> tuple[str, SendResult]:
+    """Send ``mail`` the way the connection's replies go out (SMTP or SendGrid): where to, and the answer."""
+    if target.connection.outbound is OutboundKind.SENDGRID:
+        account = replace(sendgrid_account(target.connection, target.mailbox, target.secrets), timeout=target.timeout)
+        return account.base_url, asyncio.run(sendgrid.send(account, mail.raw, mail.envelope_from, mail.recipients))
+    outgoing = replace(target.smtp, timeout=target.timeout)
+    return f"{outgoing.host}:{outgoing.port}", asyncio.run(smtp.send(outgoing, mail, authenticate=target.auth.smtp))
+
+
+def _outbound_label(target: ProbeTarget) -> str:
+    found = OUTGOING_PROBES.get(target.connection.outbound)
+    return found[0] if found else target.connection.outbound.value
+
+
 def send_test_mail(target: ProbeTarget) -> str:
     """Send a test mail from the mailbox to ``target.send_to`` the way replies go out; what the server said."""
     assert target.send_to is not None
@@ -669,14 +779,7 @@ def send_test_mail(target: ProbeTarget) -> str:
         )
     )
     recipient = target.send_to.email
-    if target.connection.outbound is OutboundKind.SENDGRID:
-        account = replace(sendgrid_account(target.connection, mailbox, target.secrets), timeout=target.timeout)
-        result = asyncio.run(sendgrid.send(account, mail.raw, mail.envelope_from, mail.recipients))
-        where = account.base_url
-    else:
-        outgoing = replace(target.smtp, timeout=target.timeout)
-        result = asyncio.run(smtp.send(outgoing, mail, authenticate=target.auth.smtp))
-        where = f"{outgoing.host}:{outgoing.port}"
+    where, result = _send(target, mail)
     if result.refused:
         reply = next(iter(result.refused.values()))
         raise _StepFailed("RecipientRefused", f"{where} refused {recipient}: {reply}")
@@ -696,6 +799,9 @@ OUTGOING_PROBES: dict[OutboundKind, tuple[str, PartProbe]] = {
 # A roundtrip needs to see the mailbox's folder; the outbound side is SMTP (see _roundtrip_applies).
 ROUNDTRIP_PROBES: dict[ConnectionMode, tuple[str, PartProbe]] = {
     ConnectionMode.IMAP: ("IMAP", imap_roundtrip),
+    # The probe is sent to the support address and looked for where the provider pushes it.
+    ConnectionMode.FORWARDING: ("SMTP", pushed_roundtrip),
+    ConnectionMode.WEBHOOK: ("webhook", pushed_roundtrip),
 }
 _NO_INCOMING_SERVER = {
     ConnectionMode.FORWARDING: "forwarded mail arrives on Postroom's own SMTP listener",
@@ -742,6 +848,7 @@ def probe_connection(
                     secrets=secrets,
                     timeout=timeout,
                     send_to=recipient,
+                    db=db,
                 )
             )
             found_secrets.extend((targets[-1].imap.password, targets[-1].smtp.password))
@@ -806,8 +913,9 @@ def _probe_mailbox(target: ProbeTarget, into: list[ProbeStep], scrub: Callable[[
         return
     probe = ROUNDTRIP_PROBES.get(connection.mode)
     steps = StepRecorder(into, address, "roundtrip", probe[0] if probe else "", scrub)
-    if probe is None or connection.outbound is not OutboundKind.SMTP:
-        steps.skip("roundtrip", "not applicable: a roundtrip sends over SMTP and reads the folder over IMAP")
+    if probe is None or outgoing is None:
+        # POP3: seeing the probe arrive would mean taking it from the server, which a test must not do.
+        steps.skip("roundtrip", f"not applicable: Postroom cannot watch a {connection.mode.value} mailbox for it")
     elif incoming_steps.failed or outgoing_steps.failed:
         steps.skip("roundtrip", "not run: the incoming or outgoing checks failed")
     else:
