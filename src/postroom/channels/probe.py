@@ -11,8 +11,7 @@ one step at a time, and says for every step whether it passed, how long it took 
   the folder (IMAP SEARCH on its ``X-Postroom-Probe`` header) and deleted again; for forwarding and
   webhook connections waited for in the raw store, where the provider pushes it.
 - with ``send_to``: a test mail from each mailbox to an address the admin names, through the connection's
-  outbound way (SMTP or SendGrid) — "Test SMTP" of seed 001, and the only end-to-end check of sending for
-  forwarding and webhook connections, which have no folder to see the mail arrive in.
+  outbound way (SMTP or SendGrid) — "Test SMTP" of seed 001: what a customer will receive.
 
 A failing step names the problem in the words of :mod:`postroom.tls` and the server (refused,
 timed out, unreachable, the certificate's fault, the server's answer to the password), and the steps
