@@ -168,3 +168,56 @@ def test_a_default_port_follows_a_changed_encryption_and_a_chosen_port_stays(api
 def test_a_display_name_with_a_comma_stays_whole_for_one_mailbox(api: Api) -> None:
     created = api.post("/connections", {**BODY, "email_name": "Acme, Inc. Support"}, expect=201)
     assert created["mailboxes"][0]["email_name"] == "Acme, Inc. Support"
+
+
+def stored_box(api: Api, connection_id: int) -> Any:
+    with api.service.db.read() as session:
+        return api.service.connections.get(session, connection_id).mailboxes[0]
+
+
+def test_a_null_removes_the_smtp_password_and_the_mask_keeps_it(api: Api) -> None:
+    created = api.post("/connections", {**BODY, "smtp_password": "smtp-only"}, expect=201)
+    path = f"/api/v1/connections/{created['id']}"
+
+    kept = api.client.patch(path, json={"smtp_password": "********", "password": "********"})
+    assert kept.status_code == 200, kept.text
+    assert api.service.secrets.decrypt(stored_box(api, created["id"]).smtp_password_enc) == "smtp-only"
+
+    removed = api.client.patch(path, json={"smtp_password": None})
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["smtp_password"] == ""
+    box = stored_box(api, created["id"])
+    assert box.smtp_password_enc == ""  # SMTP signs in with the IMAP password again
+    assert api.service.secrets.decrypt(box.password_enc) == "s3cret-pass"
+
+
+def test_a_required_secret_cannot_be_removed(api: Api) -> None:
+    created = api.post("/connections", BODY, expect=201)
+    response = api.client.patch(f"/api/v1/connections/{created['id']}", json={"password": None})
+    assert response.status_code == 422, response.text
+    assert "password" in response.text
+
+
+def test_switching_to_oauth_drops_the_passwords_and_back_drops_the_grant(api: Api) -> None:
+    created = api.post("/connections", {**BODY, "smtp_password": "smtp-only"}, expect=201)
+    path = f"/api/v1/connections/{created['id']}"
+
+    to_oauth = api.client.patch(path, json=OAUTH)
+    assert to_oauth.status_code == 200, to_oauth.text
+    box = stored_box(api, created["id"])
+    assert (box.password_enc, box.smtp_password_enc) == ("", "")
+    assert api.service.secrets.decrypt(box.oauth_refresh_token_enc) == "refresh-1"
+
+    back = api.client.patch(path, json={"oauth_enabled": False, "password": "new-pass"})
+    assert back.status_code == 200, back.text
+    box = stored_box(api, created["id"])
+    assert (box.oauth_client_id, box.oauth_client_secret_enc, box.oauth_refresh_token_enc) == ("", "", "")
+    assert box.oauth_access_token_enc == ""
+    assert api.service.secrets.decrypt(box.password_enc) == "new-pass"
+
+
+def test_switching_back_to_passwords_needs_one(api: Api) -> None:
+    created = api.post("/connections", {**BODY, "password": None, **OAUTH}, expect=201)
+    response = api.client.patch(f"/api/v1/connections/{created['id']}", json={"oauth_enabled": False})
+    assert response.status_code == 422, response.text
+    assert "password" in response.text

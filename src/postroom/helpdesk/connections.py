@@ -99,6 +99,8 @@ MAILBOX_FIELDS = (
     "oauth_token_uri",
 )
 SECRET_FIELDS = ("password", "smtp_password", "oauth_client_secret", "oauth_refresh_token")
+# What a removed secret is carried as between update() and _secret(); it never reaches the database.
+_CLEARED = "\x00cleared"
 OAUTH_FIELDS = ("oauth_client_id", "oauth_client_secret", "oauth_refresh_token")
 # Seed 004 names the incoming server "POP3 or IMAP"; for a POP3 connection these spellings fill it.
 POP3_ALIASES = {"pop3_server": "imap_server", "pop3_port": "imap_port", "pop3_encryption": "imap_encryption"}
@@ -195,6 +197,21 @@ class ConnectionInput(BaseModel):
         if value is not None and not value.strip():
             raise ValueError("must not be empty")
         return value.strip() if value is not None else None
+
+
+def _cleared_fields(data: dict[str, Any], was_oauth: bool, is_oauth: bool) -> list[str]:
+    """The mailbox fields an update removes.
+
+    A secret is removed by an explicit null ("" and the mask keep it, as a form sends them back), for
+    example ``smtp_password`` to sign in to SMTP with the IMAP password again. Switching ``oauth_enabled``
+    changes how every mailbox signs in, and seed 003 forbids mixing: the credentials of the way left
+    behind (passwords, or the OAuth client and grant) are removed unless the same update gives them.
+    """
+    cleared = [f for f in SECRET_FIELDS if f in data and data[f] is None]
+    if was_oauth != is_oauth:
+        left_behind = ("password", "smtp_password") if is_oauth else (*OAUTH_FIELDS, "oauth_token_uri")
+        cleared += [f for f in left_behind if data.get(f) in (None, "", MASK) and f not in cleared]
+    return cleared
 
 
 def split_values(value: MultiValue) -> list[str]:
@@ -345,6 +362,7 @@ class ConnectionService:
 
     def update(self, session: Session, connection_id: int, spec: ConnectionInput) -> Connection:
         connection = self.get(session, connection_id)
+        was_oauth = connection.oauth_enabled
         data = _apply_env(spec.model_dump(exclude_unset=True))
         if data.get("mode") is not None:
             connection.mode = ConnectionMode(data["mode"])
@@ -356,8 +374,10 @@ class ConnectionService:
             connection.description = data["description"]
         self._apply_connection_fields(connection, data, creating=False)
         mode_or_auth_changed = data.get("mode") is not None or data.get("oauth_enabled") is not None
+        cleared = _cleared_fields(data, was_oauth, connection.oauth_enabled)
         if (
             mode_or_auth_changed
+            or cleared
             or data.get("outbound") is not None
             or any(data.get(f) is not None for f in MAILBOX_FIELDS)
         ):
@@ -372,6 +392,8 @@ class ConnectionService:
             for field in MAILBOX_FIELDS:
                 if data.get(field) is not None:
                     merged[field] = data[field]
+            for field in cleared:
+                merged[field] = [_CLEARED if field in SECRET_FIELDS else ""]
             new_boxes = self._build_mailboxes(merged, existing=list(connection.mailboxes), connection=connection)
             self._replace_mailboxes(session, connection, new_boxes)
         self._check_whole(connection)
@@ -741,7 +763,7 @@ class ConnectionService:
                 raise InvalidSetting(
                     "password",
                     f"mailbox {box.address} has a password, but oauth_enabled signs every mailbox in with OAuth: "
-                    "password and OAuth mailboxes cannot share a connection; split them or clear the password",
+                    "password and OAuth mailboxes cannot share a connection; split them or remove the password (null)",
                 )
             return
         if any(has_oauth.values()) or box.oauth_token_uri:
@@ -753,6 +775,8 @@ class ConnectionService:
 
     def _secret(self, given: str, stored: str) -> str:
         # The masked value (or nothing) keeps what is stored: the API never shows secrets back.
+        if given == _CLEARED:
+            return ""
         if given in ("", MASK):
             return stored
         return self.secrets.encrypt(given)
