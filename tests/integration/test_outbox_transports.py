@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from postroom.service import Service
-from postroom.store.models import Outbox, OutboxStatus, RawMessage, RawStatus
+from postroom.store.models import Outbox, OutboxStatus, RawMessage, RawStatus, SentCopyStatus
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.sendgrid import SendgridTestServer
@@ -100,6 +100,7 @@ def test_a_reply_through_sendgrid_is_sent_threaded_and_not_filed_by_us(
     assert f"X-Message-Id {accepted.message_id}" in row.smtp_reply
     assert row.attempts == 1
     # Nothing went over SMTP, and SendGrid mail is not appended to the mailbox's Sent folder.
+    assert row.sent_copy is None
     assert smtp_server.messages == []
     assert folder_messages(dovecot, dovecot_user, "Sent") == []
     # The API key never reaches the connection's log.
@@ -180,10 +181,14 @@ def test_a_reply_over_smtp_is_sent_and_filed_in_sent(
     assert "\\Seen" in flags
     assert email.message_from_bytes(raw, policy=policy.default)["Message-ID"] == f"<{outbox_row(service).message_id}>"
     assert any(entry["event"] == "sent_folder" for entry in logs(api, conversation["connection_id"]))
+    row = wait_until(lambda: (r := outbox_row(service)).sent_copy is SentCopyStatus.FILED and r)
+    assert (row.sent_copy_folder, row.sent_copy_attempts, row.sent_copy_next_at) == ("Sent", 1, None)
+    # The agent sees it too: the message says its copy is in the Sent folder.
+    assert last_message(api, conversation["id"])["sent_copy"] == "filed"
 
 
 def test_save_to_sent_off_files_nothing(
-    api: Api, dovecot: DovecotServer, dovecot_user: MailUser, smtp_server: SmtpTestServer
+    api: Api, service: Service, dovecot: DovecotServer, dovecot_user: MailUser, smtp_server: SmtpTestServer
 ) -> None:
     conversation = start_conversation(api, dovecot, dovecot_user, smtp_server, save_to_sent=False)
     api.post(f"/conversations/{conversation['id']}/messages", {"text": "Not filed."}, 201)
@@ -192,26 +197,35 @@ def test_save_to_sent_off_files_nothing(
     time.sleep(0.3)
     assert folder_messages(dovecot, dovecot_user, "Sent") == []
     assert not any(entry["event"].startswith("sent_folder") for entry in logs(api, conversation["connection_id"]))
+    assert outbox_row(service).sent_copy is None
 
 
 def test_a_failed_append_is_logged_and_the_mail_stays_sent_once(
     api: Api, service: Service, dovecot: DovecotServer, dovecot_user: MailUser, smtp_server: SmtpTestServer
 ) -> None:
+    # The copy is retried on the outbox's backoff (FAST: 4 attempts within about 2 s), then given up.
     conversation = start_conversation(api, dovecot, dovecot_user, smtp_server, sent_folder="No Such Folder")
     api.post(f"/conversations/{conversation['id']}/messages", {"text": "Sent, not filed."}, 201)
-    failure = wait_until(
-        lambda: [e for e in logs(api, conversation["connection_id"]) if e["event"] == "sent_folder_failed"],
-        timeout=10,
-    )[0]
-    assert failure["level"] == "warning"
+    row = wait_until(lambda: (r := outbox_row(service)).sent_copy is SentCopyStatus.FAILED and r, timeout=15)
+    assert row.sent_copy_attempts == 4
+    assert row.sent_copy_error.startswith("gave up after 4 attempts: ")
+    assert "No Such Folder" in row.sent_copy_error
+
+    entries = logs(api, conversation["connection_id"])
+    retries = [e for e in entries if e["event"] == "sent_folder_retry"]
+    [failure] = [e for e in entries if e["event"] == "sent_folder_failed"]
+    assert len(retries) == 3
+    assert all(e["level"] == "warning" for e in retries)
+    assert failure["level"] == "error"
     assert dovecot_user.address in failure["message"]
     assert "No Such Folder" in failure["message"]
-    assert dovecot_user.password not in failure["message"]
-    time.sleep(0.3)
+    assert "gave up after 4 attempts" in failure["message"]
+    assert all(dovecot_user.password not in e["message"] for e in entries)
+    # Whatever happened to the copy, the mail went out once and stays sent.
     assert last_message(api, conversation["id"])["delivery_status"] == "sent"
-    row = outbox_row(service)
     assert (row.status, row.attempts) == (OutboxStatus.SENT, 1)
     assert len(smtp_server.messages) == 1
+    assert folder_messages(dovecot, dovecot_user, "Sent") == []
 
 
 def test_our_copy_in_a_folder_we_read_is_never_imported_as_customer_mail(

@@ -57,8 +57,8 @@ def no_special_use(
         yield server
 
 
-def sent_mail(subject: str = "Re: Invoice") -> bytes:
-    return make_mail(subject, sender="Support <support@example.test>", to="cy@customer.example")
+def sent_mail(subject: str = "Re: Invoice", message_id: str | None = None) -> bytes:
+    return make_mail(subject, sender="Support <support@example.test>", to="cy@customer.example", message_id=message_id)
 
 
 def stored(server: DovecotServer, user: MailUser, folder: str) -> list[tuple[bytes, frozenset[str]]]:
@@ -155,6 +155,35 @@ def test_non_ascii_content_arrives_byte_for_byte(dovecot: DovecotServer, dovecot
     [(body, _)] = stored(dovecot, dovecot_user, "Sent")
     assert body == raw
     assert email.message_from_bytes(body, policy=policy.default)["Subject"] == "Re: Grüße"
+
+
+def test_a_retry_finds_the_copy_an_earlier_attempt_filed_and_appends_nothing(
+    dovecot: DovecotServer, dovecot_user: MailUser
+) -> None:
+    raw = sent_mail(message_id="reply-1@support.example.test")
+    first = append_to_sent(dovecot.imap_account(dovecot_user), raw, unless_filed="reply-1@support.example.test")
+    assert (first.folder, first.existing) == ("Sent", False)
+
+    # As after a worker died between the APPEND and recording it: the same mail is filed again.
+    again = append_to_sent(dovecot.imap_account(dovecot_user), raw, unless_filed="reply-1@support.example.test")
+    assert again.existing is True
+    assert (again.folder, again.uid, again.uidvalidity) == ("Sent", first.uid, first.uidvalidity)
+    assert [body for body, _ in stored(dovecot, dovecot_user, "Sent")] == [raw]
+
+
+def test_the_search_before_filing_matches_the_whole_message_id_only(
+    dovecot: DovecotServer, dovecot_user: MailUser
+) -> None:
+    dovecot.create_folder(dovecot_user, "Replies")
+    # A Message-ID that contains ours is another mail: HEADER searches match substrings (RFC 3501 §6.4.4).
+    other = sent_mail("Re: Other", message_id="x-reply-2@support.example.test")
+    append_to_sent(dovecot.imap_account(dovecot_user), other, "Replies")
+    ours = sent_mail(message_id="reply-2@support.example.test")
+    copy = append_to_sent(
+        dovecot.imap_account(dovecot_user), ours, "Replies", unless_filed="reply-2@support.example.test"
+    )
+    assert copy.existing is False
+    assert [body for body, _ in stored(dovecot, dovecot_user, "Replies")] == [other, ours]
 
 
 def test_choosing_prefers_the_attribute_then_names_and_skips_unselectable_folders() -> None:

@@ -191,6 +191,11 @@ class MessageOut(BaseModel):
     created_at: str
     delivery_status: str | None = Field(description="Outgoing mail: queued, sending, sent, failed, uncertain, bounced.")
     delivery_detail: str
+    sent_copy: str | None = Field(
+        None,
+        description="Outgoing SMTP mail: its copy in the mailbox's Sent folder: pending, filed, failed; null when"
+        " none is kept (SendGrid, POP3, save_to_sent off, providers that file sent mail themselves).",
+    )
     attachments: list[AttachmentOut]
 
     model_config = {"populate_by_name": True}

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from postroom.errors import Conflict, InvalidSetting, NotFound
 from postroom.mail.addresses import parse_address_list
@@ -31,6 +31,7 @@ from postroom.store.models import (
     Message,
     Outbox,
     OutboxStatus,
+    SentCopyStatus,
     utcnow,
 )
 
@@ -373,14 +374,21 @@ class ConversationService:
         }
 
     def detail(self, conversation: Conversation) -> dict[str, Any]:
+        session = object_session(conversation)
+        ids = [m.id for m in conversation.messages if m.direction is Direction.OUT]
+        copies: dict[int | None, SentCopyStatus | None] = {}
+        if session is not None and ids:
+            rows = session.execute(select(Outbox.message_pk, Outbox.sent_copy).where(Outbox.message_pk.in_(ids)))
+            copies = {pk: copy for pk, copy in rows}
         return {
             **self.summary(conversation),
             "description": conversation.description,
-            "messages": [message_view(m) for m in conversation.messages],
+            "messages": [message_view(m, copies.get(m.id)) for m in conversation.messages],
         }
 
 
-def message_view(message: Message) -> dict[str, Any]:
+def message_view(message: Message, sent_copy: SentCopyStatus | None = None) -> dict[str, Any]:
+    """The API view of a message; ``sent_copy`` is the state of its copy in the Sent folder, if one is kept."""
     return {
         "id": message.id,
         "direction": message.direction.value,
@@ -403,6 +411,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "created_at": message.created_at.isoformat(),
         "delivery_status": message.delivery_status,
         "delivery_detail": message.delivery_detail,
+        "sent_copy": sent_copy.value if sent_copy is not None else None,
         "attachments": [attachment_view(a) for a in message.attachments],
     }
 

@@ -9,8 +9,15 @@ Each connection says how its mail goes out (``Connection.outbound``): over its m
 through SendGrid's Web API with the connection's API key. After an SMTP send, a connection that reads its
 mailbox over IMAP and keeps ``save_to_sent`` also files the copy in the mailbox's Sent folder, as a mail
 client would (SendGrid mail never reached the mailbox's server, and providers such as Gmail file SMTP mail
-themselves, which is what the setting is for). Filing happens after the row is settled ``sent``: a failure
-is logged on the connection and never makes a sent mail failed or sent again.
+themselves, which is what the setting is for).
+
+The copy is durable work of its own (``Outbox.sent_copy``): the transaction that settles a row ``sent`` also
+marks its copy ``pending``, so a worker that dies after the send leaves a copy to file, never a lost one. The
+sending worker files it at once; a failure keeps it ``pending`` with the retry policy's backoff, the loop picks
+up due copies like due mail, and when the attempts run out it is ``failed`` with the reason on the connection
+log. A retry first searches the Sent folder for the mail's Message-ID, since the APPEND of an attempt whose
+result was never recorded may have gone through: a copy is never filed twice. Whatever happens to the copy,
+the mail stays sent (never failed, never sent again).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from postroom.store.models import (
     OutboundKind,
     Outbox,
     OutboxStatus,
+    SentCopyStatus,
     utcnow,
 )
 from postroom.store.secretbox import SecretBox
@@ -67,7 +75,13 @@ class SentAppender(Protocol):
     """Files sent bytes in a Sent folder (:func:`postroom.transports.sent_folder.append_to_sent`); blocking."""
 
     def __call__(
-        self, account: ImapAccount, raw: bytes, folder: str = ..., *, authenticate: ImapAuthenticator = ...
+        self,
+        account: ImapAccount,
+        raw: bytes,
+        folder: str = ...,
+        *,
+        authenticate: ImapAuthenticator = ...,
+        unless_filed: str = ...,
     ) -> SentCopy: ...
 
 
@@ -125,6 +139,7 @@ class OutboxWorker:
         sendgrid_sender: SendgridSender = sendgrid.send,
         sent_appender: SentAppender = append_to_sent,
         policy: RetryPolicy = RetryPolicy(),
+        sent_copy_policy: RetryPolicy | None = None,
         limits: OutboxLimits = OutboxLimits(),
         on_events: Callable[[list[Event]], None] | None = None,
     ) -> None:
@@ -135,6 +150,9 @@ class OutboxWorker:
         self.sendgrid_sender = sendgrid_sender
         self.sent_appender = sent_appender
         self.policy = policy
+        # Filing the Sent copy backs off like sending does unless told otherwise: the usual causes (server down,
+        # folder missing, credentials changed) are the ones an admin fixes within the hours that policy spans.
+        self.sent_copy_policy = sent_copy_policy or policy
         self.limits = limits
         self.on_events = on_events or (lambda events: None)
         self._stop = threading.Event()
@@ -178,11 +196,14 @@ class OutboxWorker:
     # -- work ----------------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Claim due mail and send it; returns how many messages were attempted."""
+        """Claim due mail and due Sent copies, send and file them; returns how many were attempted."""
         ids = self.claim()
-        if ids:
-            await asyncio.gather(*(self._send(outbox_id) for outbox_id in ids))
-        return len(ids)
+        copies = self.claim_sent_copies()
+        if ids or copies:
+            await asyncio.gather(
+                *(self._send(outbox_id) for outbox_id in ids), *(self._file_pending(outbox_id) for outbox_id in copies)
+            )
+        return len(ids) + len(copies)
 
     def claim(self) -> list[int]:
         now = utcnow()
@@ -216,6 +237,37 @@ class OutboxWorker:
                     update(Message)
                     .where(Message.id.in_(select(Outbox.message_pk).where(Outbox.id.in_(ids))))
                     .values(delivery_status=OutboxStatus.SENDING.value)
+                )
+        return ids
+
+    def claim_sent_copies(self) -> list[int]:
+        """Claim the pending Sent copies that are due: their next attempt moves one claim length ahead.
+
+        Should this worker die while filing, the copy is due again for any worker when that time comes, and the
+        retry's search finds a copy that did reach the folder. A stopped connection keeps its copies pending.
+        """
+        now = utcnow()
+        with self.db.write() as session:
+            query = (
+                select(Outbox.id)
+                .join(Connection, Connection.id == Outbox.connection_id)
+                .where(
+                    Outbox.sent_copy == SentCopyStatus.PENDING,
+                    Outbox.sent_copy_next_at <= now,
+                    Connection.enabled.is_(True),
+                )
+                .order_by(Outbox.sent_copy_next_at, Outbox.id)
+                .limit(self.limits.claim_batch)
+            )
+            if not self.db.is_sqlite:
+                # As in claim(): two workers never take the same copy; SQLite has one writer at a time anyway.
+                query = query.with_for_update(of=Outbox, skip_locked=True)
+            ids = list(session.scalars(query))
+            if ids:
+                session.execute(
+                    update(Outbox)
+                    .where(Outbox.id.in_(ids))
+                    .values(sent_copy_next_at=now + timedelta(seconds=self.limits.claim_seconds))
                 )
         return ids
 
@@ -294,9 +346,10 @@ class OutboxWorker:
         except PostroomError as exc:
             self._settle_failed(outbox_id, str(exc), events_log)
             return
-        self._settle_sent(outbox_id, result, events_log)
-        if route.sent_copy is not None:
-            await self._file_in_sent(route, route.sent_copy, mail, events_log)
+        wanted = self._settle_sent(outbox_id, result, events_log, sent_copy=route.sent_copy is not None)
+        if wanted and route.sent_copy is not None:
+            # Nothing can have filed this copy yet: no search before the APPEND.
+            await self._file_in_sent(outbox_id, route, route.sent_copy, mail, events_log, retry=False)
 
     def _route(self, connection: Connection | None, mailbox: Mailbox) -> _Route:
         if connection is not None and connection.outbound is OutboundKind.SENDGRID:
@@ -316,51 +369,175 @@ class OutboxWorker:
             smtp=smtp_account(mailbox, self.secrets), sent_copy=sent_copy, sent_folder=mailbox.sent_folder, auth=auth
         )
 
+    async def _file_pending(self, outbox_id: int) -> None:
+        """File a copy claimed by :meth:`claim_sent_copies`: a retry, or the copy of a worker that died."""
+        with self.db.read() as session:
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            mailbox = session.get(Mailbox, row.mailbox_id) if row.mailbox_id else None
+            connection = session.get(Connection, row.connection_id) if row.connection_id else None
+            mail = ComposedMail(
+                raw=row.raw,
+                message_id=row.message_id,
+                envelope_from=row.envelope_from,
+                recipients=tuple(row.recipients),
+                subject="",
+                references=(),
+            )
+            connection_id = row.connection_id
+            route: _Route | None = None
+            setup_error = ""
+            try:
+                # The settings as they are now: an admin who fixed the folder or the password is heard.
+                route = self._route(connection, mailbox) if mailbox is not None else None
+            except PostroomError as exc:
+                setup_error = str(exc)
+        events_log = ConnectionEventLog(self.db, connection_id, _secrets(route)) if connection_id else None
+        try:
+            if route is None and setup_error:
+                # A secret that cannot be decrypted: an admin may still fix the key.
+                self._settle_copy_retry(outbox_id, setup_error, events_log)
+            elif route is None:
+                self._settle_copy_retry(outbox_id, "the mailbox of this message was deleted", events_log, give_up=True)
+            elif route.sent_copy is None:
+                self._settle_copy_unwanted(outbox_id, "the connection no longer files sent mail", events_log)
+            else:
+                await self._file_in_sent(outbox_id, route, route.sent_copy, mail, events_log, retry=True)
+        finally:
+            if route is not None and route.auth is not None:
+                route.auth.close()
+
     async def _file_in_sent(
-        self, route: _Route, account: ImapAccount, mail: ComposedMail, events_log: ConnectionEventLog | None
+        self,
+        outbox_id: int,
+        route: _Route,
+        account: ImapAccount,
+        mail: ComposedMail,
+        events_log: ConnectionEventLog | None,
+        *,
+        retry: bool,
     ) -> None:
-        """APPEND the sent bytes to the Sent folder; whatever happens, the message stays sent."""
+        """APPEND the sent bytes to the Sent folder (once); whatever happens, the message stays sent."""
         folder = route.sent_folder
+        # A retry may follow an APPEND that went through before its worker could record it: look first.
+        unless_filed = mail.message_id if retry else ""
         try:
             if route.auth is not None:
                 copy = await asyncio.to_thread(
-                    self.sent_appender, account, mail.raw, folder, authenticate=route.auth.imap
+                    self.sent_appender,
+                    account,
+                    mail.raw,
+                    folder,
+                    authenticate=route.auth.imap,
+                    unless_filed=unless_filed,
                 )
             else:
-                copy = await asyncio.to_thread(self.sent_appender, account, mail.raw, folder)
+                copy = await asyncio.to_thread(self.sent_appender, account, mail.raw, folder, unless_filed=unless_filed)
         except PostroomError as exc:
-            note = f"<{mail.message_id}> was sent but could not be filed in the Sent folder: {exc}"
-            if events_log is not None:
-                events_log("warning", "sent_folder_failed", note)
-            else:
-                log.warning("outbox.sent_folder_failed", message_id=mail.message_id, error=str(exc))
+            self._settle_copy_retry(outbox_id, str(exc), events_log)
             return
-        except Exception:
+        except Exception as exc:
             # A bug in filing must not take the outbox down: the mail is out, and that is recorded.
             log.exception("outbox.sent_folder_crashed", message_id=mail.message_id)
-            if events_log is not None:
-                events_log("warning", "sent_folder_failed", f"<{mail.message_id}> was sent but not filed in Sent")
+            self._settle_copy_retry(outbox_id, f"unexpected error: {type(exc).__name__}", events_log)
             return
-        if events_log is not None:
-            events_log("info", "sent_folder", f"<{mail.message_id}> filed in {copy.folder}")
+        self._settle_copy_filed(outbox_id, copy, events_log)
 
     # -- settling ------------------------------------------------------------------------------
 
-    def _settle_sent(self, outbox_id: int, result: SendResult, events_log: ConnectionEventLog | None) -> None:
+    def _settle_sent(
+        self, outbox_id: int, result: SendResult, events_log: ConnectionEventLog | None, *, sent_copy: bool
+    ) -> bool:
+        """Record the send; with ``sent_copy``, in the same transaction, the copy to file. False: the row is gone."""
         refused = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in result.refused.items())
         detail = f"refused recipients: {refused}" if refused else ""
         with self.db.write() as session:
             row = session.get(Outbox, outbox_id)
             if row is None:
-                return
+                return False
             row.attempts += 1
             row.sent_at = utcnow()
             row.smtp_reply = str(result.reply)
+            if sent_copy:
+                # Claimed by this worker, which files it right away; should it die first, the copy is due
+                # for any worker once the claim has run out.
+                row.sent_copy = SentCopyStatus.PENDING
+                row.sent_copy_attempts = 0
+                row.sent_copy_next_at = row.sent_at + timedelta(seconds=self.limits.claim_seconds)
             event = _settle(session, row, OutboxStatus.SENT, detail, shown=detail or str(result.reply))
         if events_log is not None:
             note = f"; refused {refused}" if refused else ""
             events_log("info", "sent", f"sent <{row.message_id}>: {result.reply}{note}")
         self.on_events([event])
+        return True
+
+    def _settle_copy_filed(self, outbox_id: int, copy: SentCopy, events_log: ConnectionEventLog | None) -> None:
+        with self.db.write() as session:
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            row.sent_copy = SentCopyStatus.FILED
+            row.sent_copy_attempts += 1
+            row.sent_copy_next_at = None
+            row.sent_copy_error = ""
+            row.sent_copy_folder = copy.folder
+            message_id = row.message_id
+        if events_log is not None:
+            if copy.existing:
+                events_log("info", "sent_folder", f"<{message_id}> was already in {copy.folder}; not filed again")
+            else:
+                events_log("info", "sent_folder", f"<{message_id}> filed in {copy.folder}")
+
+    def _settle_copy_retry(
+        self, outbox_id: int, error: str, events_log: ConnectionEventLog | None, *, give_up: bool = False
+    ) -> None:
+        """File again after the backoff delay, or give the copy up once its attempts are spent (or at once)."""
+        policy = self.sent_copy_policy
+        with self.db.write() as session:
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            row.sent_copy_attempts += 1
+            attempts = row.sent_copy_attempts
+            if give_up or attempts >= policy.max_attempts:
+                row.sent_copy = SentCopyStatus.FAILED
+                row.sent_copy_next_at = None
+                row.sent_copy_error = f"gave up after {attempts} attempts: {error}"
+            else:
+                row.sent_copy_next_at = utcnow() + timedelta(seconds=policy.delay(attempts))
+                row.sent_copy_error = error
+            retry_at = row.sent_copy_next_at
+            message_id = row.message_id
+        if events_log is None:
+            log.warning("outbox.sent_folder_failed", message_id=message_id, attempts=attempts, error=error)
+        elif retry_at is None:
+            events_log(
+                "error",
+                "sent_folder_failed",
+                f"<{message_id}> was sent but could not be filed in the Sent folder; "
+                f"gave up after {attempts} attempts: {error}",
+            )
+        else:
+            events_log(
+                "warning",
+                "sent_folder_retry",
+                f"<{message_id}> was sent; filing it in the Sent folder failed (attempt {attempts}), "
+                f"retrying at {retry_at:%H:%M:%S}: {error}",
+            )
+
+    def _settle_copy_unwanted(self, outbox_id: int, reason: str, events_log: ConnectionEventLog | None) -> None:
+        """A pending copy nobody wants any more (the setting was switched off): no copy, as if never wanted."""
+        with self.db.write() as session:
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            row.sent_copy = None
+            row.sent_copy_next_at = None
+            row.sent_copy_error = reason
+            message_id = row.message_id
+        if events_log is not None:
+            events_log("info", "sent_folder_skipped", f"<{message_id}> not filed in the Sent folder: {reason}")
 
     def _settle_retry(
         self,

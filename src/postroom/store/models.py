@@ -120,6 +120,17 @@ class OutboxStatus(enum.StrEnum):
     UNCERTAIN = "uncertain"  # a worker died mid-send: it may have gone out, so it is never re-sent blindly
 
 
+class SentCopyStatus(enum.StrEnum):
+    """The copy of a mail sent over SMTP in the mailbox's Sent folder (IMAP APPEND, see jobs/outbox.py).
+
+    No status (NULL) when no copy is wanted: SendGrid, POP3, ``save_to_sent`` off, providers that file it themselves.
+    """
+
+    PENDING = "pending"  # to be filed: set with the row's "sent", retried with backoff, and never filed twice
+    FILED = "filed"  # in the Sent folder (``sent_copy_folder``), appended by us or found there on a retry
+    FAILED = "failed"  # the attempts ran out; ``sent_copy_error`` says why (the mail itself stays sent)
+
+
 def _enum(cls: type[enum.StrEnum]) -> Enum:
     # Stored as plain strings (no database ENUM type), so adding a value needs no migration dance.
     return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
@@ -373,7 +384,10 @@ class Outbox(Base):
     """A composed mail waiting to go out; written in the same transaction as its Message."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_sent_copy_due", "sent_copy", "sent_copy_next_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), unique=True)
@@ -392,6 +406,14 @@ class Outbox(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The Sent-folder copy of a mail sent over SMTP: marked pending in the transaction that marks the row sent,
+    # so a worker dying after the send leaves a copy to file, never a lost one. While a worker files it,
+    # ``sent_copy_next_at`` lies one claim length ahead (the claim); after a failure it is the next attempt.
+    sent_copy: Mapped[SentCopyStatus | None] = mapped_column(_enum(SentCopyStatus), default=None)
+    sent_copy_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_copy_next_at: Mapped[datetime | None] = mapped_column(default=None)
+    sent_copy_error: Mapped[str] = mapped_column(Text, default="")
+    sent_copy_folder: Mapped[str] = mapped_column(String(255), default="")  # where it was filed
 
 
 class ConnectionLog(Base):

@@ -11,6 +11,10 @@ The folder is, in this order: the one configured for the mailbox; the one the se
 (RFC 6154 special-use, asked with ``LIST (SPECIAL-USE)`` where the server offers it); one of the names mail
 clients commonly use. No such folder is a :class:`~postroom.errors.FolderError` naming the mailbox.
 
+Filing is retried by the outbox until it works, and a retry may follow an APPEND whose result was never recorded
+(the worker died in between). Such a retry passes the mail's Message-ID: the folder is searched for it first
+(``SEARCH HEADER``, RFC 3501 §6.4.4) and a copy found there is reported instead of appending a second one.
+
 Our own mail in the Sent folder is never imported as customer mail: Sent is not the folder a connection
 reads, and should it be, the ``X-Postroom-Loop`` header and our Message-ID make the pipeline ignore it.
 """
@@ -24,7 +28,7 @@ from typing import Any, Final, cast
 
 from postroom.errors import FolderError, ProtocolError
 from postroom.sources.base import ImapAccount
-from postroom.sources.imap import PROTOCOL, SEEN, ImapAuthenticator, ImapSession, password_login
+from postroom.sources.imap import PROTOCOL, SEEN, ImapAuthenticator, ImapSession, password_login, select_folder
 
 __all__ = ["COMMON_SENT_NAMES", "ListedFolder", "SentCopy", "append_to_sent", "choose_sent_folder"]
 
@@ -52,11 +56,15 @@ class ListedFolder:
 
 @dataclass(frozen=True, slots=True)
 class SentCopy:
-    """Where the copy went: the folder and, when the server says (UIDPLUS, RFC 4315), its UID."""
+    """Where the copy went: the folder and, when the server says (UIDPLUS, RFC 4315), its UID.
+
+    ``existing`` is set when nothing was appended because the copy was found in the folder already.
+    """
 
     folder: str
     uid: int | None = None
     uidvalidity: int | None = None
+    existing: bool = False
 
 
 def choose_sent_folder(folders: Sequence[ListedFolder]) -> str | None:
@@ -91,6 +99,17 @@ class _AppendSession(ImapSession):
             rows = client.list_folders()
         return [_listed(row) for row in rows]
 
+    def find_filed(self, folder: str, message_id: str) -> SentCopy | None:
+        """The copy of the mail with this Message-ID (no brackets) in ``folder``, if one is there."""
+        if folder != self.folder.name:
+            # EXAMINE, not SELECT: looking must not change the folder (RFC 3501 §6.3.2).
+            self.folder = select_folder(self._client, replace(self.account, folder=folder), readonly=True)
+        # With the brackets, so that a Message-ID that merely contains ours (HEADER matches substrings) is no match.
+        found = self.search_header("Message-ID", f"<{message_id}>")
+        if not found:
+            return None
+        return SentCopy(folder, uid=found[0], uidvalidity=self.folder.uidvalidity, existing=True)
+
     def append(self, folder: str, raw: bytes) -> SentCopy:
         """APPEND ``raw`` to ``folder`` with \\Seen (RFC 3501 §6.3.11), the server choosing the internal date."""
         try:
@@ -114,10 +133,13 @@ def append_to_sent(
     folder: str = "",
     *,
     authenticate: ImapAuthenticator = password_login,
+    unless_filed: str = "",
 ) -> SentCopy:
     """APPEND ``raw`` to the Sent folder of ``account``'s mailbox, flagged \\Seen; return where it went.
 
-    ``folder`` is the mailbox's configured Sent folder; empty means "find it". Raises the ChannelError leaf
+    ``folder`` is the mailbox's configured Sent folder; empty means "find it". ``unless_filed`` is the mail's
+    Message-ID (without brackets) when an earlier attempt may have filed it already: a copy found in the folder is
+    returned (``existing``) and nothing is appended. Raises the ChannelError leaf
     of :class:`~postroom.sources.imap.ImapSession` on connection and sign-in failures, and
     :class:`~postroom.errors.FolderError` when there is no Sent folder or the server refuses the APPEND.
     """
@@ -139,6 +161,10 @@ def append_to_sent(
                     + "; set the mailbox's Sent folder",
                 )
             folder = found
+        if unless_filed:
+            filed = session.find_filed(folder, unless_filed)
+            if filed is not None:
+                return filed
         return session.append(folder, raw)
     finally:
         session.close()
