@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from postroom.helpdesk.contacts import ContactBook, ContactRow
-from postroom.jobs.locks import ADVISORY_XACT_LOCK, lock_key
+from postroom.jobs.locks import ADVISORY_XACT_LOCK, ADVISORY_XACT_LOCK_ALL, lock_key
 from postroom.mail.model import ParsedMessage
 from postroom.store.blobs import BlobStore
 from postroom.store.db import SqlCursor
@@ -63,6 +63,10 @@ class Batch:
     session: Session
     sql: SqlCursor
     contacts: ContactBook
+    # The advisory locks this transaction holds (their numbers), so that each is taken once.
+    held: set[int] = field(default_factory=set, init=False)
+    # Those of them taken inside the current message's savepoint: a rollback to it releases them.
+    _held_in_savepoint: list[int] | None = field(default=None, init=False)
 
     @classmethod
     def open(cls, session: Session) -> Batch:
@@ -80,6 +84,7 @@ class Batch:
         session forgets every object it held, so that nothing rolled back is written later.
         """
         self.sql.execute_sql("SAVEPOINT pipeline_message")
+        self._held_in_savepoint = []
         try:
             yield
             if self.session.new or self.session.dirty or self.session.deleted:
@@ -88,16 +93,47 @@ class Batch:
             self.sql.execute_sql("ROLLBACK TO SAVEPOINT pipeline_message")
             self.sql.execute_sql("RELEASE SAVEPOINT pipeline_message")
             self.session.expunge_all()
+            # PostgreSQL released the locks taken since the savepoint (they were the rolled-back
+            # subtransaction's); they must be taken again should a later message need them.
+            self.held.difference_update(self._held_in_savepoint)
             raise
+        finally:
+            self._held_in_savepoint = None
         self.sql.execute_sql("RELEASE SAVEPOINT pipeline_message")
 
     def lock(self, key: str) -> None:
         """Hold ``key`` until the transaction ends (:data:`postroom.jobs.locks.ADVISORY_XACT_LOCK`).
 
-        On PostgreSQL an advisory transaction lock; SQLite's single writer already serialises.
+        On PostgreSQL an advisory transaction lock, taken once per transaction: a key the batch
+        took ahead (:meth:`lock_all`) costs nothing here. A key nobody predicted is taken now,
+        out of the batch's order, which is correct but can deadlock with another worker (the
+        runner then redoes the batch). SQLite's single writer already serialises.
         """
-        if self.sql.is_postgresql:
-            self.sql.first(ADVISORY_XACT_LOCK, {"k": lock_key(key)})
+        if not self.sql.is_postgresql:
+            return
+        number = lock_key(key)
+        if number in self.held:
+            return
+        self.sql.first(ADVISORY_XACT_LOCK, {"k": number})
+        self.held.add(number)
+        if self._held_in_savepoint is not None:
+            self._held_in_savepoint.append(number)
+
+    def lock_all(self, keys: Iterable[str]) -> None:
+        """Hold all these keys, taken in one statement in ascending order (see :mod:`postroom.jobs.locks`).
+
+        Meant for the start of the transaction, before any message's savepoint: workers that
+        take every key they will need at once, each in the same order, cannot deadlock on them.
+        """
+        if not self.sql.is_postgresql:
+            return
+        numbers = sorted({lock_key(key) for key in keys} - self.held)
+        if not numbers:
+            return
+        self.sql.all(ADVISORY_XACT_LOCK_ALL, {"keys": numbers})
+        self.held.update(numbers)
+        if self._held_in_savepoint is not None:
+            self._held_in_savepoint.extend(numbers)
 
 
 @dataclass(eq=False)
@@ -158,19 +194,38 @@ class Stage(Protocol):
     def __call__(self, ctx: Context) -> None: ...
 
 
+# What a stage will lock for a message, known from the parsed mail before any stage runs.
+LockPrediction = Callable[["Context"], Iterable[str]]
+
+
 @dataclass(frozen=True, slots=True)
 class NamedStage:
     name: str
     run: Callable[[Context], None]
+    # The keys the stage will pass to ``Batch.lock`` for this context, computed from what is
+    # known before the stages run (the raw row, its mailbox, the parsed mail); the runner takes
+    # the keys of a whole batch at once, in order, so that workers cannot deadlock on them.
+    locks: LockPrediction | None = None
 
     def __call__(self, ctx: Context) -> None:
         self.run(ctx)
 
 
-def stage(name: str) -> Callable[[Callable[[Context], None]], NamedStage]:
-    """Declare a function as a pipeline stage: ``@stage("parse")``."""
+def stage(name: str, *, locks: LockPrediction | None = None) -> Callable[[Callable[[Context], None]], NamedStage]:
+    """Declare a function as a pipeline stage: ``@stage("parse")``; ``locks`` predicts its ``Batch.lock`` keys."""
 
     def wrap(fn: Callable[[Context], None]) -> NamedStage:
-        return NamedStage(name, fn)
+        return NamedStage(name, fn, locks)
 
     return wrap
+
+
+def predicted_locks(stages: Iterable[Stage], ctx: Context) -> list[str]:
+    """Every key the stages will lock for a parsed mail (none before it is parsed: it may not be mail)."""
+    if ctx.parsed is None:
+        return []
+    keys: list[str] = []
+    for each in stages:
+        if isinstance(each, NamedStage) and each.locks is not None:
+            keys.extend(each.locks(ctx))
+    return keys

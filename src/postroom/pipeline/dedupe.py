@@ -19,11 +19,15 @@ _KNOWN = (
 )
 
 
-@stage("dedupe")
+def _message_id_lock(ctx: Context) -> str:
+    # Two workers must not both decide that the same Message-ID is new.
+    return f"message-id:{ctx.raw.connection_id}:{ctx.require_parsed().message_id}"
+
+
+@stage("dedupe", locks=lambda ctx: [_message_id_lock(ctx)])
 def dedupe(ctx: Context) -> None:
     message_id = ctx.require_parsed().message_id
-    # Two workers must not both decide that the same Message-ID is new.
-    ctx.batch.lock(f"message-id:{ctx.raw.connection_id}:{message_id}")
+    ctx.batch.lock(_message_id_lock(ctx))
     existing = ctx.batch.sql.scalar(_KNOWN, {"message_id": message_id, "connection_id": ctx.raw.connection_id})
     if existing is not None:
         ctx.stop(RawStatus.DUPLICATE, f"Message-ID <{message_id}> already imported as message {existing}")

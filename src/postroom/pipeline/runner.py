@@ -4,6 +4,14 @@ Workers on any number of machines can run side by side: claims are rows with an 
 (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single writer makes a plain select safe).
 A stage that raises quarantines the message with its reason; :meth:`PipelineRunner.replay` runs
 quarantined messages again.
+
+On PostgreSQL the stages serialise work on shared keys (a Message-ID, a contact address, a
+customer's thread on a mailbox) with advisory locks. Taken message by message, two workers' batches
+would take them in different orders and deadlock; so a batch's mail is parsed before its
+transaction, and the transaction first takes every key its stages will lock, all at once and in
+ascending order (``Batch.lock_all``: ordered acquisition). A key nobody could predict is still taken
+when a stage needs it; should that ever deadlock, the batch is done again message by message, and
+counted (:attr:`PipelineRunner.conflict_retries`).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import sqlite3
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,7 +30,8 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import StageError
-from postroom.pipeline.context import Batch, Context, Event, PipelineServices, RawRow, Stage
+from postroom.mail.parse import parse_message
+from postroom.pipeline.context import Batch, Context, Event, PipelineServices, RawRow, Stage, predicted_locks
 from postroom.pipeline.default import DEFAULT_STAGES
 from postroom.pipeline.parse import Prepared, parse_options
 from postroom.pipeline.pool import ParsePool
@@ -73,6 +82,10 @@ class PipelineRunner:
         self._pending_wakeups = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Transactions given up on because of a lock conflict with another worker (a deadlock, a
+        # serialisation failure) and done again: with ordered locking this stays at 0.
+        self.conflict_retries = 0
+        self._conflicts_lock = threading.Lock()
         # Worker processes read raw bytes from the database themselves, so they must be able to open it.
         pooled = limits.parse_processes > 0 and not db.in_memory
         self._parse_pool = ParsePool(limits.parse_processes, db.url) if pooled else None
@@ -183,21 +196,28 @@ class PipelineRunner:
             loaded = self._load(raw_ids)
             with self.db.write() as session:
                 batch = Batch.open(session)
-                settled: list[dict[str, object]] = []
+                contexts: dict[int, Context] = {}
                 for raw_id in raw_ids:
                     raw = loaded.raws.get(raw_id)
-                    if raw is None:
+                    if raw is not None:
+                        contexts[raw_id] = self._context(
+                            session,
+                            batch,
+                            raw,
+                            loaded.data.get(raw_id),
+                            loaded.connections.get(raw.connection_id),
+                            loaded.prepared.get(raw_id),
+                        )
+                # Before any stage: every key the batch will lock, in one ordered acquisition.
+                batch.lock_all(self._predicted_locks(contexts.values()))
+                settled: list[dict[str, object]] = []
+                for raw_id in raw_ids:
+                    found = contexts.get(raw_id)
+                    if found is None:
                         # Deleted since it was claimed: nothing left to do.
                         outcomes[raw_id] = RawStatus.DONE
                         continue
-                    ctx, reason = self._run_stages(
-                        session,
-                        batch,
-                        raw,
-                        loaded.data.get(raw_id),
-                        loaded.connections.get(raw.connection_id),
-                        loaded.prepared.get(raw_id),
-                    )
+                    ctx, reason = self._run_stages(batch, found)
                     outcomes[raw_id] = ctx.outcome
                     if ctx.outcome is not RawStatus.QUARANTINED:
                         events.extend(ctx.events)
@@ -214,7 +234,11 @@ class PipelineRunner:
                 batch.sql.executemany(_SETTLE, settled)
                 batch.sql.close()
         except Exception as exc:
-            if len(raw_ids) == 1 and _transient(exc):
+            conflict = _transient(exc)
+            if conflict:
+                with self._conflicts_lock:
+                    self.conflict_retries += 1
+            if len(raw_ids) == 1 and conflict:
                 # Lost a lock race with another worker; nothing was written. Back in the queue.
                 log.warning("pipeline.transaction_conflict_requeued", raw_id=raw_ids[0], error=str(exc))
                 self._requeue(raw_ids[0])
@@ -223,7 +247,9 @@ class PipelineRunner:
                 log.exception("pipeline.transaction_failed", raw_id=raw_ids[0])
                 self._quarantine(raw_ids[0], "commit", sys.exc_info()[1])
                 return {raw_ids[0]: RawStatus.QUARANTINED}
-            log.warning("pipeline.batch_failed_retrying_one_by_one", size=len(raw_ids))
+            log.warning(
+                "pipeline.batch_failed_retrying_one_by_one", size=len(raw_ids), conflict=conflict, error=str(exc)
+            )
             outcomes = {}
             for raw_id in raw_ids:
                 outcomes.update(self.process_batch([raw_id]))
@@ -271,9 +297,41 @@ class PipelineRunner:
                     select(RawBody.raw_id, RawBody.data).where(RawBody.raw_id.in_(unparsed))
                 ):
                     loaded.data[raw_id] = data
+        if not self.db.is_sqlite:
+            self._parse_ahead(loaded)
         return loaded
 
-    def _run_stages(
+    def _parse_ahead(self, loaded: _Loaded) -> None:
+        """Parse here, before the transaction, what the parser processes did not: the transaction
+        can only take its locks in order when it knows every mail's Message-ID and sender.
+
+        Nothing is decided here: a mail that does not parse is left to the ``parse`` stage, which
+        parses it again inside the transaction and quarantines it with the reason. Its attachment
+        files are written by the ``content`` stage, as for a mail parsed there.
+        """
+        for raw_id, data in list(loaded.data.items()):
+            raw = loaded.raws[raw_id]
+            options = parse_options(
+                loaded.connections.get(raw.connection_id), raw.received_at, self.services.reply_token_key
+            )
+            try:
+                parsed = parse_message(data, options)
+            except Exception:  # noqa: BLE001 (the parse stage parses it again and reports why)
+                parsed = None
+            if parsed is not None:
+                loaded.prepared[raw_id] = Prepared(parsed, {})
+                del loaded.data[raw_id]
+
+    def _predicted_locks(self, contexts: Iterable[Context]) -> list[str]:
+        keys: list[str] = []
+        for ctx in contexts:
+            try:
+                keys.extend(predicted_locks(self.stages, ctx))
+            except Exception:  # a key left out is taken by its stage, which reports the error
+                log.warning("pipeline.lock_prediction_failed", raw_id=ctx.raw.id, exc_info=True)
+        return keys
+
+    def _context(
         self,
         session: Session,
         batch: Batch,
@@ -281,12 +339,16 @@ class PipelineRunner:
         data: bytes | None,
         connection: Connection | None,
         prepared: Prepared | None,
-    ) -> tuple[Context, str]:
+    ) -> Context:
         mailbox = next((b for b in connection.mailboxes if b.id == raw.mailbox_id), None) if connection else None
         ctx = Context(session, self.services, raw, connection, mailbox, batch, data)
         if prepared is not None:
             ctx.parsed = prepared.parsed
             ctx.blob_keys = prepared.blob_keys
+        return ctx
+
+    def _run_stages(self, batch: Batch, ctx: Context) -> tuple[Context, str]:
+        raw = ctx.raw
         current = "load"
         mark = batch.contacts.mark()
         try:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, insert, select, update
 
 from postroom.mail.threading import read_reply_token, subject_key
+from postroom.pipeline.contact import sender_of
 from postroom.pipeline.context import Context, ConversationRow, Event, stage
 from postroom.store.models import Conversation, ConversationStatus, Message, utcnow
 
@@ -112,12 +113,28 @@ def _find(ctx: Context) -> ConversationRow | None:
     return None
 
 
-@stage("thread")
+def thread_lock(mailbox_id: int, email: str) -> str:
+    """The key held while a contact's mail is threaded on a mailbox (rules 4 to 6 decide by contact).
+
+    Two mails of one customer processed at once must not open two conversations. Named by the
+    contact's address rather than its id: contacts are unique by (lower-case) address, so it is the
+    same contact, and the key is known before the contact stage has found or created the row,
+    which lets the runner take it ahead with the batch's other keys.
+    """
+    return f"thread:{mailbox_id}:{email.lower()}"
+
+
+def _predicted_locks(ctx: Context) -> list[str]:
+    if ctx.mailbox is None:
+        return []
+    return [thread_lock(ctx.mailbox.id, sender_of(ctx.require_parsed()).email)]
+
+
+@stage("thread", locks=_predicted_locks)
 def thread(ctx: Context) -> None:
     parsed = ctx.require_parsed()
     if ctx.contact is not None and ctx.mailbox is not None:
-        # Two mails of one customer processed at once must not open two conversations.
-        ctx.batch.lock(f"thread:{ctx.mailbox.id}:{ctx.contact.id}")
+        ctx.batch.lock(thread_lock(ctx.mailbox.id, ctx.contact.email))
     conversation = _find(ctx)
     if conversation is None:
         now = utcnow()
