@@ -66,14 +66,20 @@ def serve(
             token = create_token(session, "admin (first start)")
             typer.echo(f"First start: an admin API token was created. Keep it, it is shown only once:\n\n  {token}\n")
     host, port = service.settings.http_host_port
-    if not no_workers:
-        service.start_workers()
+    # The listener first: a listener that cannot start (address taken, unusable TLS files) stops serve
+    # before any worker has signed in to a mailbox.
     try:
         listener = service.start_listener()
     except OSError as error:
         service.close()
         typer.echo(f"error: POSTROOM_SMTP_BIND {service.settings.smtp_bind}: cannot listen: {error}", err=True)
         raise typer.Exit(2) from None
+    except PostroomError as error:
+        service.close()
+        typer.echo(f"error: invalid setting: {error}", err=True)
+        raise typer.Exit(2) from None
+    if not no_workers:
+        service.start_workers()
     if listener is not None:
         typer.echo(f"SMTP listener for forwarding on {listener.host}:{listener.port}")
     typer.echo(f"Postroom listening on http://{host}:{port} (API docs at /docs)")

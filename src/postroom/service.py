@@ -24,7 +24,7 @@ from postroom.jobs.outbox import OutboxLimits, OutboxWorker, RetryPolicy, Sender
 from postroom.pipeline.context import Event, PipelineServices
 from postroom.pipeline.runner import PipelineRunner, RunnerLimits
 from postroom.settings import Settings
-from postroom.sources.smtp_listener import SmtpListener
+from postroom.sources.smtp_listener import SessionLimits, SmtpListener
 from postroom.store.blobs import LocalBlobStore
 from postroom.store.db import Database
 from postroom.store.migrate import upgrade
@@ -156,22 +156,37 @@ class Service:
         """Start the SMTP listener of forwarding-mode connections on POSTROOM_SMTP_BIND (unless turned off).
 
         It only accepts and stores, like the API's webhooks, so `postroom serve` runs it with or without
-        workers; the pipeline of any worker picks up what it stored.
+        workers; the pipeline of any worker picks up what it stored. Raises InvalidSetting when the TLS
+        files (POSTROOM_SMTP_TLS_CERT/_KEY) cannot be used, and OSError when the address is taken.
         """
         bind = self.settings.smtp_host_port
         if bind is None or self.listener is not None:
             return self.listener
         host, port = bind
+        settings = self.settings
+        tls_context = settings.smtp_tls_context()
         self.listener = SmtpListener(
             host,
             port,
-            ForwardingResolver(self.db, self.settings.inbound_domain),
+            ForwardingResolver(self.db, settings.inbound_domain),
             InboundRawSink(self.db, "smtp", on_stored=lambda count: self.pipeline.wake()),
-            self.settings.smtp_max_message_bytes,
+            settings.smtp_max_message_bytes,
             # The machine's name for the greeting and Received lines; not getfqdn(), which may wait on DNS.
             hostname=socket.gethostname(),
+            tls_context=tls_context,
+            require_tls=settings.smtp_require_tls,
+            domain=settings.inbound_domain,
+            limits=SessionLimits(
+                max_sessions=settings.smtp_max_sessions, max_sessions_per_ip=settings.smtp_max_sessions_per_ip
+            ),
         ).start()
-        log.info("service.smtp_listener_started", host=host, port=self.listener.port)
+        log.info(
+            "service.smtp_listener_started",
+            host=host,
+            port=self.listener.port,
+            starttls=tls_context is not None,
+            require_tls=settings.smtp_require_tls,
+        )
         return self.listener
 
     def close(self) -> None:

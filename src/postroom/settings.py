@@ -10,15 +10,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import ssl
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import structlog
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, field_validator
+from cryptography.hazmat.primitives import serialization
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from postroom.errors import InvalidSetting
+
+log = structlog.get_logger(__name__)
 
 
 def parse_bind(value: str, setting: str, *, allow_any_port: bool = False) -> tuple[str, int]:
@@ -31,6 +39,13 @@ def parse_bind(value: str, setting: str, *, allow_any_port: bool = False) -> tup
     if not sep or not port.isdigit() or not lowest <= int(port) < 65536:
         raise InvalidSetting(setting, f"expected HOST:PORT with a port {lowest}-65535, got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _read_file(path: Path, setting: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidSetting(setting, f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 class Settings(BaseSettings):
@@ -89,6 +104,35 @@ class Settings(BaseSettings):
     """``POSTROOM_SMTP_MAX_MESSAGE_BYTES`` — largest mail the SMTP listener accepts (announced as
     SIZE, RFC 1870; larger mail is refused with 552 5.3.4). Default 25 MiB."""
 
+    smtp_tls_cert: Path | None = None
+    """``POSTROOM_SMTP_TLS_CERT`` — PEM file with the SMTP listener's certificate, followed by its
+    intermediate certificates (e.g. Let's Encrypt's ``fullchain.pem``), for the name your MX record
+    points at. Together with ``POSTROOM_SMTP_TLS_KEY`` (both or neither) the listener offers STARTTLS
+    (RFC 3207), which Gmail and Microsoft 365 use whenever it is offered. Read when ``postroom serve``
+    starts the listener (a renewed certificate needs a restart); a missing or unreadable file, or a key
+    that does not belong to the certificate, stops it with an error naming the setting. Default: none
+    (no STARTTLS: forwarded mail crosses the Internet in plain text)."""
+
+    smtp_tls_key: Path | None = None
+    """``POSTROOM_SMTP_TLS_KEY`` — PEM file with the private key of ``POSTROOM_SMTP_TLS_CERT``, without a
+    passphrase (it may be the same file). Default: none."""
+
+    smtp_require_tls: bool = False
+    """``POSTROOM_SMTP_REQUIRE_TLS`` — refuse mail until the client has issued STARTTLS (``530 5.7.0``,
+    RFC 3207 §4). Needs the two TLS settings. Default false, because RFC 3207 §4 forbids a publicly
+    referenced MX to require it: a sender without TLS would bounce. Turn it on only when the listener
+    is reached by known senders that always use TLS (your own relay, Gmail, Microsoft 365)."""
+
+    smtp_max_sessions: int = Field(default=100, ge=1, le=10_000)
+    """``POSTROOM_SMTP_MAX_SESSIONS`` — SMTP sessions the listener serves at once; one more is answered
+    ``421 4.7.0`` at connect and the sender retries later (RFC 5321 §3.8). Default 100."""
+
+    smtp_max_sessions_per_ip: int = Field(default=20, ge=1, le=10_000)
+    """``POSTROOM_SMTP_MAX_SESSIONS_PER_IP`` — SMTP sessions one client address may hold at once (more get
+    ``421 4.7.0``), so that one host cannot take every session. Default 20, what a Postfix relay opens to
+    one destination by default (``default_destination_concurrency_limit``); raise it when all mail comes
+    through one relay that opens more."""
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -117,6 +161,71 @@ class Settings(BaseSettings):
         if not domain or any(c in domain for c in " @/<>") or ".." in domain:
             raise ValueError(f"{value!r} is not a domain name")
         return domain
+
+    @field_validator("smtp_tls_cert", "smtp_tls_key", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: Any) -> Any:
+        # An exported but empty variable means "not set", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _tls_settings_fit(self) -> Settings:
+        if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
+            given, missing = (
+                ("POSTROOM_SMTP_TLS_CERT", "POSTROOM_SMTP_TLS_KEY")
+                if self.smtp_tls_key is None
+                else ("POSTROOM_SMTP_TLS_KEY", "POSTROOM_SMTP_TLS_CERT")
+            )
+            raise InvalidSetting(missing, f"must be set together with {given} (both or neither)")
+        if self.smtp_require_tls and self.smtp_tls_cert is None:
+            raise InvalidSetting(
+                "POSTROOM_SMTP_REQUIRE_TLS", "needs POSTROOM_SMTP_TLS_CERT and POSTROOM_SMTP_TLS_KEY to offer STARTTLS"
+            )
+        return self
+
+    def smtp_tls_context(self) -> ssl.SSLContext | None:
+        """The SMTP listener's server TLS context from ``POSTROOM_SMTP_TLS_CERT``/``_KEY``; None without them.
+
+        The files are read here, when the listener starts, not when the settings are read: only
+        ``postroom serve`` needs them, and a worker on another machine may not have them. Each failure
+        names the setting whose file is wrong, because OpenSSL's own error ("PEM lib") names neither.
+        """
+        cert_path, key_path = self.smtp_tls_cert, self.smtp_tls_key
+        if cert_path is None or key_path is None:
+            return None
+        cert_pem = _read_file(cert_path, "POSTROOM_SMTP_TLS_CERT")
+        key_pem = _read_file(key_path, "POSTROOM_SMTP_TLS_KEY")
+        try:
+            chain = x509.load_pem_x509_certificates(cert_pem)
+        except ValueError:
+            raise InvalidSetting("POSTROOM_SMTP_TLS_CERT", f"{cert_path}: no PEM certificate in it") from None
+        try:
+            key = serialization.load_pem_private_key(key_pem, password=None)
+        except TypeError:
+            raise InvalidSetting(
+                "POSTROOM_SMTP_TLS_KEY", f"{key_path}: the key is encrypted; give it without a passphrase"
+            ) from None
+        except (ValueError, UnsupportedAlgorithm):
+            raise InvalidSetting("POSTROOM_SMTP_TLS_KEY", f"{key_path}: no usable PEM private key in it") from None
+        spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        if chain[0].public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+            raise InvalidSetting(
+                "POSTROOM_SMTP_TLS_KEY",
+                f"{key_path} is not the key of the certificate in {cert_path} (POSTROOM_SMTP_TLS_CERT)",
+            )
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        # RFC 8996: TLS 1.0 and 1.1 are deprecated; every large mail provider speaks 1.2 or 1.3.
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(cert_path, key_path)
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidSetting("POSTROOM_SMTP_TLS_CERT", f"{cert_path} with {key_path}: {exc}") from None
+        expires = chain[0].not_valid_after_utc
+        if expires <= datetime.now(UTC):
+            # Not fatal: most senders use STARTTLS without checking the certificate (RFC 7435), and
+            # refusing to start would bounce mail that plain text or TLS would still deliver.
+            log.warning("settings.smtp_tls_certificate_expired", file=str(cert_path), expired=expires.isoformat())
+        return context
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -2,23 +2,28 @@
 
 A real Postroom process (workers running), its SMTP listener on a free loopback port with the database
 resolver and sink, and smtplib as the forwarding mail server of a company whose two support addresses
-both forward to the connection's generated address.
+both forward to the connection's generated address. Also: the listener as the process settings make it
+(STARTTLS required, validated against the test CA) and mail to its postmaster.
 """
 
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from postroom.helpdesk.connections import ConnectionInput
 from postroom.service import Service
+from postroom.settings import Settings
 from postroom.sources.smtp_listener import SmtpListener
-from postroom.store.models import Conversation, Mailbox, Message, RawMessage, RawStatus
+from postroom.store.models import Conversation, Mailbox, Message, RawBody, RawMessage, RawStatus
+from postroom.testing.certs import Certificates
 from postroom.testing.mails import make_mail
-from support import wait_until
+from support import FAST, Api, wait_until
 
 
 @pytest.fixture
@@ -113,3 +118,70 @@ def test_a_reply_from_the_customer_threads_into_the_same_conversation(service: S
         lambda: (found := conversations(service)) == [("Parcel missing", "support@company.example", 2)] and found,
         timeout=15,
     )
+
+
+def test_mail_to_the_postmaster_is_kept_for_the_admin_and_makes_no_conversation(
+    service: Service, listener: SmtpListener, api: Api
+) -> None:
+    address = forwarding_address(service)
+    postmaster = f"postmaster@{service.settings.inbound_domain}"
+    complaint = make_mail("Spam from your network?", to=postmaster, message_id="abuse-9@isp.example")
+    customer = make_mail("Where is my order?", to="support@company.example")
+
+    with smtplib.SMTP(listener.host, listener.port, timeout=10) as smtp:
+        assert smtp.sendmail("abuse@isp.example", [postmaster.upper()], complaint) == {}
+        assert smtp.sendmail("ada@customer.example", [address], customer) == {}
+
+    # The customer's mail becomes a conversation; once it has, the pipeline has been through the queue.
+    wait_until(lambda: conversations(service) == [("Where is my order?", "support@company.example", 1)], timeout=15)
+    [kept] = api.get("/raw-messages", status="ignored")
+    assert (kept["connection_id"], kept["mailbox_id"], kept["header_message_id"]) == (None, None, "abuse-9@isp.example")
+    assert "postmaster" in kept["error"]
+    eml = api.client.get(f"/api/v1/raw-messages/{kept['id']}/eml")
+    assert eml.status_code == 200 and eml.content.endswith(complaint)
+    assert eml.content.startswith(b"Return-Path: <abuse@isp.example>\r\n")
+
+
+@pytest.fixture
+def tls_service(tmp_path: Path, certs: Certificates) -> Iterator[Service]:
+    """A process whose listener requires STARTTLS, configured as an admin would: by the process settings."""
+    data_dir = tmp_path / "tls"
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'postroom.db'}",
+        smtp_bind="127.0.0.1:0",
+        smtp_tls_cert=certs.cert_file,
+        smtp_tls_key=certs.key_file,
+        smtp_require_tls=True,
+    )
+    service = Service(settings, FAST)
+    try:
+        service.migrate()
+        service.start_workers()
+        yield service
+    finally:
+        service.close()
+
+
+def test_a_listener_that_requires_tls_takes_forwarded_mail_only_over_validated_starttls(
+    tls_service: Service, certs: Certificates
+) -> None:
+    listener = tls_service.start_listener()
+    assert listener is not None
+    address = forwarding_address(tls_service)
+    raw = make_mail("Refund please", to="sales@company.example")
+
+    with smtplib.SMTP(listener.host, listener.port, local_hostname="mx.company.example", timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("starttls")
+        assert smtp.mail("ada@customer.example") == (530, b"5.7.0 Must issue a STARTTLS command first")
+        smtp.starttls(context=ssl.create_default_context(cafile=str(certs.ca_file)))
+        assert smtp.sendmail("ada@customer.example", [address], raw) == {}
+
+    assert wait_until(
+        lambda: (found := conversations(tls_service)) == [("Refund please", "sales@company.example", 1)] and found,
+        timeout=15,
+    )
+    with tls_service.db.read() as session:
+        [data] = session.scalars(select(RawBody.data)).all()
+    assert b" with ESMTPS id " in data and data.endswith(raw)

@@ -1,8 +1,9 @@
 """The forwarding-mode SMTP listener against real SMTP clients (smtplib, aiosmtplib) on loopback.
 
 The first part swaps in small in-memory resolver and sink implementations to pin the protocol down
-(refusals at RCPT, size limits, 250 only after the commit, 451 on a failed store); the second part runs
-the database implementations of :mod:`postroom.channels.inbound` on SQLite and PostgreSQL.
+(refusals at RCPT, size limits, 250 only after the commit, 451 on a failed store, STARTTLS with the test
+CA's certificate, postmaster, recipient and session limits); the second part runs the database
+implementations of :mod:`postroom.channels.inbound` on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,16 +21,24 @@ import aiosmtplib
 import pytest
 from sqlalchemy import select
 
-from postroom.channels.inbound import ForwardingResolver, InboundRawSink, inbound_dedupe_key
+from postroom.channels.inbound import POSTMASTER_NOTE, ForwardingResolver, InboundRawSink, inbound_dedupe_key
 from postroom.errors import StoreError
 from postroom.helpdesk.connections import ConnectionInput, ConnectionService, generate_inbound_key
 from postroom.sources.base import InboundMail
-from postroom.sources.smtp_listener import InboundTarget, SmtpListener, trace_fields
+from postroom.sources.smtp_listener import (
+    MAX_RECIPIENTS,
+    InboundTarget,
+    PostmasterTarget,
+    SessionLimits,
+    SmtpListener,
+    trace_fields,
+)
 from postroom.store.db import Database
-from postroom.store.models import Connection, ConnectionMode, Mailbox, RawBody, RawMessage
+from postroom.store.models import Connection, ConnectionMode, Mailbox, RawBody, RawMessage, RawStatus
 from postroom.store.secretbox import SecretBox
 from postroom.testing.certs import Certificates
 from postroom.testing.mails import make_mail
+from support import wait_until
 
 DOMAIN = "inbound.postroom.test"
 KNOWN = f"aaaa1111bbbb2222cccc3333@{DOMAIN}"
@@ -55,7 +64,7 @@ class Directory:
 
 @dataclass
 class Stored:
-    target: InboundTarget
+    target: InboundTarget | PostmasterTarget
     data: bytes
     envelope_from: str
     recipients: tuple[str, ...]
@@ -72,6 +81,12 @@ class MemorySink:
     entered: threading.Event = field(default_factory=threading.Event)
 
     def store(self, target: InboundTarget, mail: InboundMail, *, trace: bytes = b"") -> int:
+        return self._keep(target, mail, trace)
+
+    def store_postmaster(self, mail: InboundMail, *, trace: bytes = b"") -> int:
+        return self._keep(PostmasterTarget(), mail, trace)
+
+    def _keep(self, target: InboundTarget | PostmasterTarget, mail: InboundMail, trace: bytes) -> int:
         self.entered.set()
         if self.gate is not None:
             assert self.gate.wait(10), "the test never opened the gate"
@@ -99,6 +114,7 @@ def make_listener() -> Iterator[Callable[..., SmtpListener]]:
     def make(resolver: Any, sink: Any, **options: Any) -> SmtpListener:
         options.setdefault("max_message_bytes", LIMIT)
         options.setdefault("hostname", "mx.postroom.test")
+        options.setdefault("domain", DOMAIN)
         listener = SmtpListener("127.0.0.1", 0, resolver, sink, **options).start()
         started.append(listener)
         return listener
@@ -113,10 +129,18 @@ def listener(make_listener: Callable[..., SmtpListener], directory: Directory, s
     return make_listener(directory, sink)
 
 
-def client(listener: SmtpListener) -> smtplib.SMTP:
-    smtp = smtplib.SMTP("127.0.0.1", listener.port, local_hostname="relay.company.example", timeout=10)
+def client(listener: SmtpListener, source: str = "127.0.0.1") -> smtplib.SMTP:
+    # Any 127/8 address is loopback on Linux: another source address is another client IP.
+    smtp = smtplib.SMTP(
+        "127.0.0.1", listener.port, local_hostname="relay.company.example", timeout=10, source_address=(source, 0)
+    )
     smtp.ehlo()
     return smtp
+
+
+def trusting_the_test_ca(certs: Certificates) -> ssl.SSLContext:
+    """What a validating sender uses: the system's defaults, with the test CA as the only trusted root."""
+    return ssl.create_default_context(cafile=str(certs.ca_file))
 
 
 # ── recipients ─────────────────────────────────────────────────────────────────────────────────
@@ -185,7 +209,7 @@ def test_recipients_of_different_connections_get_one_copy_each(listener: SmtpLis
         code, reply = smtp.data(raw)
 
     assert (code, reply) == (250, b"2.0.0 queued as 1,2")
-    by_target = {s.target.connection_id: s for s in sink.stored}
+    by_target = {s.target.connection_id: s for s in sink.stored if isinstance(s.target, InboundTarget)}
     assert set(by_target) == {1, 2}
     assert by_target[1].recipients == (KNOWN, second_alias)
     assert by_target[2].recipients == (OTHER,)
@@ -322,6 +346,198 @@ def test_aiosmtplib_send_message_with_starttls(
     assert b" with ESMTPS id " in sink.stored[0].trace
 
 
+# ── STARTTLS (RFC 3207) ───────────────────────────────────────────────────────────────────────
+
+
+def test_starttls_with_smtplib_validates_the_certificate_against_the_test_ca(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink, certs: Certificates
+) -> None:
+    listener = make_listener(directory, sink, tls_context=certs.server_context())
+    raw = make_mail()
+    with client(listener) as smtp:
+        assert smtp.has_extn("starttls")
+        assert smtp.starttls(context=trusting_the_test_ca(certs))[0] == 220
+        # The certificate chained to the test CA and named the address we dialled (hostname checked).
+        tls = smtp.sock
+        assert isinstance(tls, ssl.SSLSocket)
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+        certificate = tls.getpeercert()
+        assert certificate and (("commonName", "Postroom test CA"),) in certificate["issuer"]
+        # RFC 3207 §4.2: the client starts over with EHLO; the server no longer offers STARTTLS.
+        smtp.ehlo()
+        assert not smtp.has_extn("starttls")
+        assert smtp.sendmail("ada@customer.example", [KNOWN], raw) == {}
+
+    [stored] = sink.stored
+    assert b" with ESMTPS id " in stored.trace and stored.data.endswith(raw)
+
+
+def test_a_sender_that_does_not_trust_the_certificate_refuses_it(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink, certs: Certificates
+) -> None:
+    # Proof that the test above validates something: the untrusted self-signed certificate fails.
+    listener = make_listener(directory, sink, tls_context=certs.server_context(untrusted=True))
+    with client(listener) as smtp, pytest.raises(ssl.SSLCertVerificationError):
+        smtp.starttls(context=trusting_the_test_ca(certs))
+
+    assert sink.stored == []
+
+
+def test_starttls_offered_but_not_required_plain_text_is_still_accepted(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink, certs: Certificates
+) -> None:
+    listener = make_listener(directory, sink, tls_context=certs.server_context())
+    with client(listener) as smtp:
+        assert smtp.has_extn("starttls")
+        assert smtp.sendmail("ada@customer.example", [KNOWN], make_mail()) == {}
+
+    # Plain text: the Received line must not claim TLS (RFC 3848).
+    assert b" with ESMTP id " in sink.stored[0].trace
+
+
+def test_required_tls_refuses_mail_before_starttls_with_530(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink, certs: Certificates
+) -> None:
+    listener = make_listener(directory, sink, tls_context=certs.server_context(), require_tls=True)
+    with client(listener) as smtp:
+        assert smtp.mail("ada@customer.example") == (530, b"5.7.0 Must issue a STARTTLS command first")
+        assert smtp.docmd("RCPT", f"TO:<{KNOWN}>")[0] == 530
+        assert smtp.noop()[0] == 250  # RFC 3207 §4: NOOP, EHLO, STARTTLS and QUIT stay allowed
+        smtp.starttls(context=trusting_the_test_ca(certs))
+        smtp.ehlo()
+        assert smtp.sendmail("ada@customer.example", [KNOWN], make_mail()) == {}
+
+    [stored] = sink.stored
+    assert b" with ESMTPS id " in stored.trace
+
+
+def test_require_tls_without_a_certificate_is_a_programming_error(directory: Directory, sink: MemorySink) -> None:
+    with pytest.raises(ValueError, match="tls_context"):
+        SmtpListener("127.0.0.1", 0, directory, sink, require_tls=True)
+
+
+# ── postmaster (RFC 5321 §4.5.1) ──────────────────────────────────────────────────────────────
+
+
+def test_postmaster_is_accepted_in_any_case_and_without_a_domain(
+    listener: SmtpListener, directory: Directory, sink: MemorySink
+) -> None:
+    # The postmaster does not depend on the connections: even with the lookup down it receives mail.
+    directory.down = True
+    raw = make_mail(to=f"postmaster@{DOMAIN}", subject="Your server sends us spam")
+    with client(listener) as smtp:
+        assert smtp.sendmail("abuse@isp.example", [f"PostMaster@{DOMAIN.upper()}"], raw) == {}
+        # RFC 5321 §4.1.1.3: "RCPT TO:<Postmaster>" without a domain must be accepted.
+        assert smtp.sendmail("abuse@isp.example", ["Postmaster"], raw) == {}
+        smtp.mail("abuse@isp.example")
+        assert smtp.rcpt("postmaster@elsewhere.example")[0] == 451  # not ours: asks the (down) resolver
+
+    assert [(s.target, s.recipients) for s in sink.stored] == [
+        (PostmasterTarget(), (f"PostMaster@{DOMAIN.upper()}",)),
+        (PostmasterTarget(), ("Postmaster",)),
+    ]
+    assert all(s.data.endswith(raw) and s.envelope_from == "abuse@isp.example" for s in sink.stored)
+
+
+def test_postmaster_of_another_domain_is_refused_and_mixed_recipients_get_a_copy_each(
+    listener: SmtpListener, sink: MemorySink
+) -> None:
+    with client(listener) as smtp:
+        smtp.mail("ada@customer.example")
+        assert smtp.rcpt("postmaster@elsewhere.example")[0] == 550
+        assert smtp.rcpt(f"postmaster@{DOMAIN}")[0] == 250
+        assert smtp.rcpt(KNOWN)[0] == 250
+        assert smtp.data(make_mail())[0] == 250
+
+    assert {s.target for s in sink.stored} == {PostmasterTarget(), InboundTarget(1)}
+
+
+# ── recipient and session limits ──────────────────────────────────────────────────────────────
+
+
+def test_more_than_100_recipients_get_452_and_the_first_100_are_delivered(
+    listener: SmtpListener, sink: MemorySink
+) -> None:
+    raw = make_mail()
+    with client(listener) as smtp:
+        smtp.mail("ada@customer.example")
+        for _ in range(MAX_RECIPIENTS):
+            assert smtp.rcpt(KNOWN)[0] == 250
+        # RFC 5321 §4.5.3.1.10: 452 (not 552), so that the client sends the rest in another transaction.
+        code, reply = smtp.rcpt(OTHER)
+        assert code == 452 and reply.startswith(b"4.5.3 Too many recipients")
+        assert smtp.data(raw)[0] == 250
+        # The next transaction starts from zero.
+        assert smtp.sendmail("ada@customer.example", [OTHER], raw) == {}
+
+    assert [(s.target, len(s.recipients)) for s in sink.stored] == [(InboundTarget(1), 100), (InboundTarget(2), 1)]
+
+
+def test_sessions_over_the_limits_get_421_at_connect(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink
+) -> None:
+    listener = make_listener(directory, sink, limits=SessionLimits(max_sessions=3, max_sessions_per_ip=2))
+    # aiosmtpd's start() proves the server up with a connection of its own; wait until it is gone.
+    wait_until(lambda: listener.open_sessions == 0)
+    first, second = client(listener), client(listener)
+    assert listener.open_sessions == 2
+    try:
+        # A third session from the same address: refused instead of greeted (RFC 5321 §3.8).
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            client(listener)
+        assert refused.value.smtp_code == 421
+        assert refused.value.smtp_error == b"4.7.0 Too many connections from your address, try again later"
+        # Another address still gets in, up to the overall limit.
+        with client(listener, source="127.0.0.2") as other:
+            with pytest.raises(smtplib.SMTPConnectError) as full:
+                client(listener, source="127.0.0.3")
+            assert full.value.smtp_code == 421
+            assert full.value.smtp_error == b"4.7.0 Too many connections, try again later"
+            # The sessions admitted work as ever.
+            assert other.sendmail("ada@customer.example", [KNOWN], make_mail()) == {}
+    finally:
+        first.quit()
+
+    # A session that ended frees its place (the server learns it asynchronously: retry until it has).
+    def third_session() -> bool:
+        try:
+            client(listener).quit()
+        except smtplib.SMTPConnectError:
+            return False
+        return True
+
+    wait_until(third_session, timeout=10, interval=0.05)
+    second.quit()
+    assert len(sink.stored) == 1
+    # Refused sessions were never counted, ended ones are released: back to none.
+    wait_until(lambda: listener.open_sessions == 0)
+
+
+def test_a_starttls_session_counts_once_and_is_released_once(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink, certs: Certificates
+) -> None:
+    listener = make_listener(
+        directory, sink, tls_context=certs.server_context(), limits=SessionLimits(max_sessions_per_ip=1)
+    )
+
+    def deliver() -> bool:
+        try:
+            with client(listener) as smtp:
+                # The TLS layer announces itself as a new connection; it must not count as a second one.
+                smtp.starttls(context=trusting_the_test_ca(certs))
+                smtp.ehlo()
+                assert smtp.sendmail("ada@customer.example", [KNOWN], make_mail()) == {}
+        except smtplib.SMTPConnectError:
+            return False  # the previous session is not released yet
+        return True
+
+    for _ in range(3):
+        wait_until(deliver, timeout=10, interval=0.05)
+
+    assert len(sink.stored) == 3
+    wait_until(lambda: listener.open_sessions == 0)
+
+
 # ── the database implementations (SQLite and PostgreSQL) ──────────────────────────────────────
 
 
@@ -442,3 +658,29 @@ def test_a_very_long_message_id_still_fits_the_key() -> None:
     raw = make_mail(message_id="x" * 990 + "@customer.example")
     key = inbound_dedupe_key(raw)
     assert len(key) <= 1000 and key.startswith("mid-sha256:")
+
+
+def test_postmaster_mail_is_kept_for_the_admin_without_a_connection(
+    db: Database, secrets: SecretBox, make_listener: Callable[..., SmtpListener]
+) -> None:
+    forwarding_connection(db, secrets)
+    woken: list[int] = []
+    listener = make_listener(ForwardingResolver(db, DOMAIN), InboundRawSink(db, "smtp", on_stored=woken.append))
+    raw = make_mail(to=f"postmaster@{DOMAIN}", message_id="complaint-1@isp.example")
+
+    # A sender retrying after a lost 250 delivers it twice: it is kept once.
+    for _ in range(2):
+        with client(listener) as smtp:
+            assert smtp.sendmail("abuse@isp.example", [f"postmaster@{DOMAIN}"], raw) == {}
+
+    with db.read() as session:
+        [row] = session.scalars(select(RawMessage).where(RawMessage.connection_id.is_(None))).all()
+        body = session.get(RawBody, row.id)
+        assert body is not None
+        data = body.data
+    assert (row.mailbox_id, row.origin, row.status, row.error) == (None, "smtp", RawStatus.IGNORED, POSTMASTER_NOTE)
+    assert row.header_message_id == "complaint-1@isp.example"
+    assert row.dedupe_key == "postmaster:mid:complaint-1@isp.example"
+    assert data.startswith(b"Return-Path: <abuse@isp.example>\r\nReceived: ") and data.endswith(raw)
+    # Nothing for the pipeline to do: it is not woken, and "ignored" is never claimed.
+    assert woken == []

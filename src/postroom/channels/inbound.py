@@ -11,6 +11,15 @@ RCPT) only for addresses that belong to no connection at all.
 A pushed mail is stored under the mailbox it was originally sent to (:mod:`postroom.mail.forwarded`) and
 deduplicated per mailbox by its Message-ID (or the SHA-256 of its bytes when it has none), so the same mail
 forwarded twice, by two forwarding rules or by a sender retrying, is stored once.
+
+Mail to ``postmaster`` (RFC 5321 §4.5.1: a receiving SMTP server must accept it) belongs to no connection.
+It is committed like every other mail, before the 250, as a raw message without connection or mailbox
+(the columns are nullable: a deleted connection's mail looks the same) in status ``ignored``, so the
+pipeline never makes a conversation of it and replay leaves it alone, with an ``error`` that says what it
+is; a warning on the service log names its sender and Message-ID. The admin finds it with
+``GET /api/v1/raw-messages?status=ignored`` and reads it at ``/api/v1/raw-messages/{id}/eml``. Kept in
+the database rather than in a local directory because it is then as durable as any other mail and
+readable from every machine of a scaled-out installation.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from postroom.errors import NotFound
+from postroom.errors import NotFound, StoreError
 from postroom.mail.addresses import email_key
 from postroom.mail.forwarded import original_recipient, read_headers
 from postroom.mail.peek import peek_message_id
@@ -36,6 +45,8 @@ log = structlog.get_logger(__name__)
 
 # RawMessage.dedupe_key holds at most 1000 characters; longer Message-IDs are keyed by their hash.
 _MAX_KEY = 1000
+# What the raw message of a postmaster mail says in its ``error`` column (its status is ``ignored``).
+POSTMASTER_NOTE = "mail to postmaster (RFC 5321 §4.5.1): kept for the admin, not made a conversation"
 
 
 def inbound_dedupe_key(raw: bytes) -> str:
@@ -114,6 +125,55 @@ class InboundRawSink:
                 self.on_stored(1)
         else:
             log.info("inbound.duplicate", origin=self.origin, raw_id=raw_id, dedupe_key=key[:80])
+        return raw_id
+
+    def store_postmaster(self, mail: InboundMail, *, trace: bytes = b"") -> int:
+        """Commit mail to ``postmaster`` as an ``ignored`` raw message of no connection (see the module)."""
+        # Prefixed, so that it never matches mail of a deleted connection, which has no mailbox either.
+        key = f"postmaster:{inbound_dedupe_key(mail.raw)}"
+        if len(key) > _MAX_KEY:
+            key = f"postmaster:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogateescape')).hexdigest()}"
+        data = trace + mail.raw
+        # No unique key guards a row without a mailbox, so on PostgreSQL two deliveries of one mail at
+        # the same instant may both be kept: a second copy for the admin, never a lost one.
+        with self.db.write() as session:
+            known = session.scalar(
+                select(RawMessage.id).where(
+                    RawMessage.connection_id.is_(None), RawMessage.mailbox_id.is_(None), RawMessage.dedupe_key == key
+                )
+            )
+            if known is not None:
+                log.info("inbound.postmaster_duplicate", raw_id=known, dedupe_key=key[:80])
+                return int(known)
+            raw_id = session.scalar(
+                insert(RawMessage).returning(RawMessage.id),
+                {
+                    "connection_id": None,
+                    "mailbox_id": None,
+                    "dedupe_key": key,
+                    "origin": self.origin,
+                    "header_message_id": peek_message_id(mail.raw),
+                    "size": len(data),
+                    "received_at": utcnow(),
+                    "status": RawStatus.IGNORED,
+                    "error": POSTMASTER_NOTE,
+                    "attempts": 0,
+                },
+            )
+            if raw_id is None:
+                raise StoreError("the database returned no id for the postmaster mail it stored")
+            session.execute(insert(RawBody), [{"raw_id": raw_id, "data": data}])
+        raw_id = int(raw_id)
+        # A warning: somebody wrote to the postmaster, usually about a problem with our mail, and nobody
+        # reads the raw store by accident.
+        log.warning(
+            "inbound.postmaster_mail",
+            raw_id=raw_id,
+            sender=mail.envelope_from or "<>",
+            message_id=peek_message_id(mail.raw),
+            size=len(data),
+            read_at=f"/api/v1/raw-messages/{raw_id}/eml",
+        )
         return raw_id
 
     def _mailbox_for(self, session: Session, target: InboundTarget, mail: InboundMail) -> int:

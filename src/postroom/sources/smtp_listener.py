@@ -11,8 +11,15 @@ Two small seams keep the protocol apart from the database (DESIGN §6.6): a :cla
 says which connection an address belongs to, and an :class:`InboundSink` stores the bytes. Their database
 implementations live in :mod:`postroom.channels.inbound`; tests use the real ones or their own.
 
-Replies carry enhanced status codes (RFC 3463), including the size refusals that aiosmtpd writes
-without one.
+What a receiving MTA on the Internet owes its peers lives here too, because SMTP decides it:
+
+- STARTTLS (RFC 3207) when a TLS context is given, optionally required before MAIL (``530 5.7.0``);
+- mail to ``postmaster`` is accepted whatever the connections are (RFC 5321 §4.5.1) and handed to the
+  sink's :meth:`InboundSink.store_postmaster`;
+- at most :data:`MAX_RECIPIENTS` recipients per transaction (``452 4.5.3``) and a cap on concurrent
+  sessions, overall and per client address (:class:`SessionLimits`, ``421 4.7.0`` at connect).
+
+Replies carry enhanced status codes (RFC 3463), including the refusals that aiosmtpd writes without one.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import secrets
 import socket
 import ssl
 import weakref
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,21 +46,30 @@ from postroom.sources.base import InboundMail
 log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 26_214_400
+# RFC 5321 §4.5.1: "postmaster" is reserved in every domain, case-insensitively, and §4.1.1.3 adds that
+# "RCPT TO:<Postmaster>" without a domain must be accepted too.
+POSTMASTER = "postmaster"
 # RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients; more in one transaction is refused
 # with 452, after which the client sends the rest in another transaction.
 MAX_RECIPIENTS = 100
-# aiosmtpd's own size refusals lack an enhanced status code; RFC 3463 §3.4 names 5.3.4 "message too big
-# for system". The first is its reply to MAIL FROM with a SIZE parameter above the limit (RFC 1870 §6.2),
-# the second its reply after DATA when the data grew beyond it.
-_SIZE_REFUSALS = {
+# aiosmtpd's own refusals lack an enhanced status code (RFC 3463). For size, §3.4 names 5.3.4 "message
+# too big for system": the first is its reply to MAIL FROM with a SIZE parameter above the limit (RFC 1870
+# §6.2), the second its reply after DATA when the data grew beyond it. Before STARTTLS when TLS is
+# required, RFC 3207 §4 prescribes the 530 text and RFC 3463 §3.8 calls 5.7.0 "other security status".
+_ENHANCED_REFUSALS = {
     "552 Error: message size exceeds fixed maximum message size": (
         "552 5.3.4 Message size exceeds fixed maximum message size"
     ),
     "552 Error: Too much mail data": "552 5.3.4 Message size exceeds fixed maximum message size",
+    "530 Must issue a STARTTLS command first": "530 5.7.0 Must issue a STARTTLS command first",
 }
 _TEMPORARY_STORE = "451 4.3.0 Temporary failure storing the message, please try again later"
 _TEMPORARY_LOOKUP = "451 4.3.0 Temporary failure looking up the recipient, please try again later"
 _TOO_MANY_RECIPIENTS = f"452 4.5.3 Too many recipients (at most {MAX_RECIPIENTS} per message)"
+# RFC 5321 §3.8: a server that must refuse a session answers 421 instead of its greeting and closes;
+# the sender keeps the mail and tries again later. RFC 3463 §3.8: 4.7.0, a temporary policy refusal.
+_TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, try again later"
+_TOO_MANY_FROM_YOU = "421 4.7.0 Too many connections from your address, try again later"
 # What may appear of client-supplied text (EHLO name, addresses) inside our trace header: no CR, LF,
 # parentheses or semicolons, which would change its structure (RFC 5321 §4.4).
 _UNSAFE_TRACE = re.compile(r"[^\x21-\x7e]|[();]")
@@ -68,6 +85,24 @@ class InboundTarget:
 
     connection_id: int
     mailbox_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostmasterTarget:
+    """The target of mail to ``postmaster``, which belongs to the installation, not to a connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """How many SMTP sessions the listener serves at once, in all and per client address.
+
+    The defaults are those of ``POSTROOM_SMTP_MAX_SESSIONS`` and ``POSTROOM_SMTP_MAX_SESSIONS_PER_IP``.
+    A session over either limit is answered ``421 4.7.0`` at connect: the sender retries later, so a
+    busy listener delays mail but never loses it.
+    """
+
+    max_sessions: int = 100
+    max_sessions_per_ip: int = 20
 
 
 class RecipientResolver(Protocol):
@@ -87,6 +122,13 @@ class InboundSink(Protocol):
         ``trace`` (our Return-Path and Received fields) is stored in front of the mail but kept out of
         the dedupe key, so that a retried delivery of the same bytes is recognised. A mail already
         stored under the same key is not stored again; its id is returned.
+        """
+        ...
+
+    def store_postmaster(self, mail: InboundMail, *, trace: bytes = b"") -> int:
+        """Commit mail to ``postmaster`` (RFC 5321 §4.5.1) where an admin can read it; return its id.
+
+        Same promise as :meth:`store`: durable when this returns, stored once per dedupe key.
         """
         ...
 
@@ -137,25 +179,43 @@ def trace_fields(
 class ForwardingHandler:
     """The aiosmtpd handler: resolve at RCPT, store at DATA, answer with enhanced status codes."""
 
-    def __init__(self, resolver: RecipientResolver, sink: InboundSink, hostname: str) -> None:
+    def __init__(
+        self, resolver: RecipientResolver, sink: InboundSink, hostname: str, domain: str | None = None
+    ) -> None:
         self.resolver = resolver
         self.sink = sink
         self.hostname = hostname
+        self.domain = domain.strip().lower().rstrip(".") if domain else None
         # The targets accepted so far in each open transaction. aiosmtpd makes a new Envelope after
         # DATA and on RSET, so a transaction that ends any way takes its entry with it.
-        self._targets: weakref.WeakKeyDictionary[Envelope, dict[InboundTarget, list[str]]] = weakref.WeakKeyDictionary()
+        self._targets: weakref.WeakKeyDictionary[Envelope, dict[InboundTarget | PostmasterTarget, list[str]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def is_postmaster(self, address: str) -> bool:
+        """``Postmaster`` alone or ``postmaster@<our domain>``, in any case (RFC 5321 §4.1.1.3, §4.5.1)."""
+        local, at, domain = address.strip().strip("<>").rpartition("@")
+        if not at:
+            return domain.lower() == POSTMASTER
+        return local.lower() == POSTMASTER and self.domain is not None and domain.lower().rstrip(".") == self.domain
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return _TOO_MANY_RECIPIENTS
-        try:
-            # The resolver reads the database: off the event loop, so other sessions keep moving.
-            target = await asyncio.to_thread(self.resolver.resolve, address)
-        except Exception:
-            log.exception("smtp_listener.resolve_failed", recipient=address)
-            return _TEMPORARY_LOOKUP
+        target: InboundTarget | PostmasterTarget | None
+        if self.is_postmaster(address):
+            # Checked before the resolver: the postmaster must receive mail whatever the connections
+            # are, and no generated key is "postmaster".
+            target = PostmasterTarget()
+        else:
+            try:
+                # The resolver reads the database: off the event loop, so other sessions keep moving.
+                target = await asyncio.to_thread(self.resolver.resolve, address)
+            except Exception:
+                log.exception("smtp_listener.resolve_failed", recipient=address)
+                return _TEMPORARY_LOOKUP
         if target is None:
             # RFC 5321 §4.2.2 / RFC 3463 §3.2: 5.1.1 "bad destination mailbox address", said at RCPT so
             # that the sending MTA bounces at once and no data is transferred.
@@ -170,8 +230,9 @@ class ForwardingHandler:
         raw: bytes = envelope.original_content or b""
         envelope_from = envelope.mail_from or ""
         queue_id = secrets.token_hex(6)
-        transport = server.transport
-        tls = transport is not None and transport.get_extra_info("sslcontext") is not None
+        # aiosmtpd fills session.ssl once the STARTTLS handshake is done (and makes a new session then,
+        # RFC 3207 §4.2), so it says whether this transaction came over TLS: the Received line's ESMTPS.
+        tls = session.ssl is not None
         stored: list[int] = []
         try:
             # One copy per target: the same mail to two connections belongs to both. When a later copy
@@ -189,7 +250,10 @@ class ForwardingHandler:
                     queue_id=queue_id,
                 )
                 mail = InboundMail(raw=raw, recipients=tuple(recipients), envelope_from=envelope_from)
-                stored.append(await asyncio.to_thread(self.sink.store, target, mail, trace=trace))
+                if isinstance(target, PostmasterTarget):
+                    stored.append(await asyncio.to_thread(self.sink.store_postmaster, mail, trace=trace))
+                else:
+                    stored.append(await asyncio.to_thread(self.sink.store, target, mail, trace=trace))
         except Exception:
             log.exception("smtp_listener.store_failed", queue_id=queue_id, size=len(raw))
             return _TEMPORARY_STORE
@@ -200,25 +264,95 @@ class ForwardingHandler:
         return f"250 2.0.0 queued as {','.join(str(i) for i in stored)}"
 
 
+class _Sessions:
+    """The open sessions, in all and per client address, against :class:`SessionLimits`.
+
+    Only the listener's event loop touches it (aiosmtpd calls every protocol callback there), so it
+    needs no lock.
+    """
+
+    def __init__(self, limits: SessionLimits) -> None:
+        self.limits = limits
+        self.total = 0
+        self.by_ip: Counter[str] = Counter()
+
+    def admit(self, ip: str) -> str | None:
+        """Count a new session from ``ip``, or return the 421 reply that refuses it."""
+        if self.total >= self.limits.max_sessions:
+            return _TOO_MANY_SESSIONS
+        if self.by_ip[ip] >= self.limits.max_sessions_per_ip:
+            return _TOO_MANY_FROM_YOU
+        self.total += 1
+        self.by_ip[ip] += 1
+        return None
+
+    def release(self, ip: str) -> None:
+        self.total -= 1
+        self.by_ip[ip] -= 1
+        if self.by_ip[ip] <= 0:
+            del self.by_ip[ip]
+
+
 class _ListenerSmtp(SMTP):
-    """aiosmtpd's SMTP session with enhanced status codes on its size refusals."""
+    """aiosmtpd's SMTP session with enhanced status codes on its refusals, and the session limits.
+
+    aiosmtpd has no hook before its greeting, so the limits are checked where asyncio hands over the
+    connection: a session over a limit gets the 421 instead of the greeting and is closed, and never
+    reaches aiosmtpd's own state.
+    """
+
+    def __init__(self, handler: ForwardingHandler, sessions: _Sessions, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._sessions = sessions
+        self._counted_ip: str | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is not None:
+            # The TLS layer after STARTTLS reports itself as a new connection: same session, counted.
+            super().connection_made(transport)
+            return
+        peer = transport.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        refusal = self._sessions.admit(ip)
+        if refusal is not None:
+            self._refused = True
+            log.warning("smtp_listener.session_refused", client=ip, reply=refusal, sessions=self._sessions.total)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(refusal.encode("ascii") + b"\r\n")
+            transport.close()
+            return
+        self._counted_ip = ip
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        try:
+            super().connection_lost(error)
+        finally:
+            ip, self._counted_ip = self._counted_ip, None
+            if ip is not None:
+                self._sessions.release(ip)
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
-            status = _SIZE_REFUSALS.get(status, status)
+            status = _ENHANCED_REFUSALS.get(status, status)
         await super().push(status)
 
 
 class _Controller(Controller):
     """aiosmtpd's threaded Controller on a socket bound beforehand, so that port 0 works race-free."""
 
-    def __init__(self, handler: ForwardingHandler, sock: socket.socket, **kwargs: Any) -> None:
+    def __init__(self, handler: ForwardingHandler, sock: socket.socket, limits: SessionLimits, **kwargs: Any) -> None:
         self._listen_socket = sock
+        self.sessions = _Sessions(limits)
         host, port = sock.getsockname()[:2]
         super().__init__(handler, hostname=host, port=port, **kwargs)
 
     def factory(self) -> SMTP:
-        return _ListenerSmtp(self.handler, **self.SMTP_kwargs)
+        assert isinstance(self.handler, ForwardingHandler)
+        return _ListenerSmtp(self.handler, self.sessions, **self.SMTP_kwargs)
 
     def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
         return self.loop.create_server(self._factory_invoker, sock=self._listen_socket, ssl=self.ssl_context)
@@ -229,8 +363,10 @@ class SmtpListener:
 
     ``port`` 0 binds a free port, readable from :attr:`port` after :meth:`start`. ``max_message_bytes`` is
     announced as SIZE (RFC 1870) and enforced at MAIL and after DATA. With ``tls_context`` STARTTLS is
-    offered (RFC 3207) but not required: forwarding MTAs use it opportunistically, and refusing them
-    plain text would bounce mail.
+    offered (RFC 3207); ``require_tls`` refuses every command but EHLO, NOOP, STARTTLS and QUIT before it
+    (``530 5.7.0``, RFC 3207 §4). Off by default: forwarding MTAs use TLS opportunistically, and a public
+    MX must not require it (RFC 3207 §4), since refusing plain text bounces mail. ``domain`` is the
+    domain whose ``postmaster`` the listener accepts (RFC 5321 §4.5.1); ``limits`` caps the sessions.
     """
 
     def __init__(
@@ -243,14 +379,21 @@ class SmtpListener:
         hostname: str | None = None,
         *,
         tls_context: ssl.SSLContext | None = None,
+        require_tls: bool = False,
+        domain: str | None = None,
+        limits: SessionLimits = SessionLimits(),
         timeout: float = 300.0,
     ) -> None:
+        if require_tls and tls_context is None:
+            raise ValueError("require_tls needs a tls_context")
         self.host = host
         self.port = port
         self.hostname = hostname or socket.getfqdn()
         self.max_message_bytes = max_message_bytes
-        self.handler = ForwardingHandler(resolver, sink, self.hostname)
+        self.handler = ForwardingHandler(resolver, sink, self.hostname, domain)
         self._tls_context = tls_context
+        self._require_tls = require_tls
+        self.limits = limits
         self._timeout = timeout
         self._controller: _Controller | None = None
 
@@ -271,10 +414,11 @@ class SmtpListener:
         controller = _Controller(
             self.handler,
             sock,
+            self.limits,
             server_hostname=self.hostname,
             data_size_limit=self.max_message_bytes,
             tls_context=self._tls_context,
-            require_starttls=False,
+            require_starttls=self._require_tls,
             timeout=self._timeout,
         )
         try:
@@ -283,7 +427,16 @@ class SmtpListener:
             sock.close()
             raise
         self._controller = controller
-        log.info("smtp_listener.started", host=self.host, port=self.port, max_message_bytes=self.max_message_bytes)
+        log.info(
+            "smtp_listener.started",
+            host=self.host,
+            port=self.port,
+            max_message_bytes=self.max_message_bytes,
+            starttls=self._tls_context is not None,
+            require_tls=self._require_tls,
+            max_sessions=self.limits.max_sessions,
+            max_sessions_per_ip=self.limits.max_sessions_per_ip,
+        )
         return self
 
     def stop(self) -> None:
@@ -295,6 +448,11 @@ class SmtpListener:
     @property
     def running(self) -> bool:
         return self._controller is not None
+
+    @property
+    def open_sessions(self) -> int:
+        """SMTP sessions open now (counted against :class:`SessionLimits`); 0 when stopped."""
+        return 0 if self._controller is None else self._controller.sessions.total
 
     def __enter__(self) -> SmtpListener:
         return self.start()
