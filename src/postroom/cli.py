@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Postroom: an email channel for support teams.", no_args_is_help=True, add_completion=False)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
-inbox_app = typer.Typer(help="Connections (inboxes): list, start, stop, test, logs.", no_args_is_help=True)
+inbox_app = typer.Typer(
+    help="Connections (inboxes): create, update, show, delete, list, start, stop, test, logs.", no_args_is_help=True
+)
 app.add_typer(token_app, name="token")
 app.add_typer(inbox_app, name="inbox")
 
@@ -42,7 +44,7 @@ def _service(*, migrate: bool = True) -> Service:
     return service
 
 
-def _fail(error: Exception) -> None:
+def _fail(error: Exception | str) -> None:
     typer.echo(f"error: {error}", err=True)
     raise typer.Exit(1)
 
@@ -283,6 +285,182 @@ def _marks() -> tuple[str, str, str]:
     except (UnicodeEncodeError, LookupError):
         return ("OK  ", "FAIL", "-   ")
     return fancy
+
+
+# ── creating and changing connections ───────────────────────────────────────────────────────────
+
+
+def _read_settings_file(path: Path) -> dict[str, object]:
+    """A connection's settings from a file: a JSON object (the API's body), or ``KEY=VALUE`` lines.
+
+    The ``KEY=VALUE`` form is what seed 003 calls environment variables: ``#`` starts a comment line,
+    ``export`` and quotes around a value are allowed, and keys are either our field names or the seed's
+    variable names (EMAIL_NAME, IMAP_MAILBOX, CHECK_INTERVAL …).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise typer.BadParameter(f"cannot read {path}: {error.strerror or error}") from None
+    if text.lstrip().startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise typer.BadParameter(f"{path} is not valid JSON: {error}") from None
+        if not isinstance(loaded, dict):
+            raise typer.BadParameter(f"{path} must hold a JSON object")
+        return loaded
+    pairs: dict[str, object] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, eq, value = line.removeprefix("export ").partition("=")
+        if not eq or not key.strip():
+            raise typer.BadParameter(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _connection_body(settings_file: Path | None, assignments: list[str], removed: list[str]) -> dict[str, object]:
+    """The API body for ``inbox create``/``update``: the file, then KEY=VALUE arguments, then ``--remove``.
+
+    A value ``@PATH`` is read from that file (one trailing newline dropped), so that a password need not
+    appear in the shell history or the process list.
+    """
+    from postroom.helpdesk.connections import ENV_ALIASES
+
+    given: dict[str, object] = _read_settings_file(settings_file) if settings_file is not None else {}
+    for assignment in assignments:
+        key, eq, value = assignment.partition("=")
+        if not eq or not key.strip():
+            raise typer.BadParameter(f"{assignment!r}: expected KEY=VALUE")
+        if value.startswith("@"):
+            try:
+                value = Path(value[1:]).read_text(encoding="utf-8").removesuffix("\n")
+            except OSError as error:
+                raise typer.BadParameter(f"{key}: cannot read {value[1:]}: {error.strerror or error}") from None
+        given[key.strip()] = value
+    body: dict[str, object] = {}
+    env: dict[str, object] = {}
+    for field, setting in given.items():
+        if field == "env" and isinstance(setting, dict):
+            env.update(setting)
+        elif field.upper() in ENV_ALIASES and field.isupper():
+            env[field] = setting
+        else:
+            body[field.lower()] = setting
+    for key in removed:
+        body[key.lower()] = None  # an explicit null: the stored secret is removed
+    if env:
+        body["env"] = env
+    return body
+
+
+def _echo_connection(service: Service, connection_id: int) -> None:
+    with service.db.read() as session:
+        connection = service.connections.get(session, connection_id)
+        view = service.connections.view(connection)
+    typer.echo(json.dumps(view, indent=2, ensure_ascii=False))
+
+
+def _input_error(error: ValidationError) -> str:
+    """Pydantic's complaint about a connection body, one line per field, in the API's words."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+
+
+_SETTINGS_HELP = (
+    "KEY=VALUE settings, as in the API body or the seed's variables (EMAIL_NAME=…); VALUE @FILE reads a file."
+)
+_FILE_OPTION = typer.Option("--from", "-f", help="A JSON object (the API body) or KEY=VALUE lines.")
+
+
+@inbox_app.command("create")
+def inbox_create(
+    name: str,
+    settings: Annotated[list[str] | None, typer.Argument(help=_SETTINGS_HELP, show_default=False)] = None,
+    settings_file: Annotated[Path | None, _FILE_OPTION] = None,
+) -> None:
+    """Create a connection: e.g. `postroom inbox create Support address=support@example.com password=@pw.txt …`."""
+    from postroom.helpdesk.connections import ConnectionInput
+
+    body = {**_connection_body(settings_file, settings or [], []), "name": name}
+    service = _service()
+    try:
+        spec = ConnectionInput.model_validate(body)
+        with service.db.write() as session:
+            connection_id = service.connections.create(session, spec).id
+        _echo_connection(service, connection_id)
+    except ValidationError as error:
+        _fail(_input_error(error))
+    except PostroomError as error:
+        _fail(error)
+    finally:
+        service.close()
+
+
+@inbox_app.command("update")
+def inbox_update(
+    name: str,
+    settings: Annotated[list[str] | None, typer.Argument(help=_SETTINGS_HELP, show_default=False)] = None,
+    settings_file: Annotated[Path | None, _FILE_OPTION] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", metavar="FIELD", help="Remove a stored secret, e.g. smtp_password.")
+    ] = None,
+) -> None:
+    """Change some settings of a connection (the others stay); a running connection restarts with them."""
+    from postroom.helpdesk.connections import ConnectionInput
+
+    body = _connection_body(settings_file, settings or [], remove or [])
+    if not body:
+        _fail(ValueError("nothing to change: give KEY=VALUE settings, --from FILE or --remove FIELD"))
+    service = _service()
+    try:
+        spec = ConnectionInput.model_validate(body)
+        with service.db.write() as session:
+            connection_id = service.connections.get_by_name(session, name).id
+            service.connections.update(session, connection_id, spec)
+        _echo_connection(service, connection_id)
+    except ValidationError as error:
+        _fail(_input_error(error))
+    except PostroomError as error:
+        _fail(error)
+    finally:
+        service.close()
+
+
+@inbox_app.command("show")
+def inbox_show(name: str) -> None:
+    """Print a connection's settings and status as JSON (secrets masked), as the API shows them."""
+    service = _service()
+    try:
+        with service.db.read() as session:
+            connection_id = service.connections.get_by_name(session, name).id
+        _echo_connection(service, connection_id)
+    except PostroomError as error:
+        _fail(error)
+    finally:
+        service.close()
+
+
+@inbox_app.command("delete")
+def inbox_delete(
+    name: str,
+    confirm: Annotated[str, typer.Option("--confirm", help="The connection's name again: deletion is permanent.")],
+) -> None:
+    """Delete a connection permanently (seed 004); its conversations stay readable."""
+    service = _service()
+    try:
+        with service.db.write() as session:
+            connection = service.connections.get_by_name(session, name)
+            service.connections.delete(session, connection.id, confirm_name=confirm)
+    except PostroomError as error:
+        _fail(error)
+    finally:
+        service.close()
+    typer.echo(f"{name}: deleted")
 
 
 @inbox_app.command("logs")

@@ -1,0 +1,129 @@
+"""``postroom inbox create | update | show | delete``: connections managed from a shell, as a real process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postroom.service import Service
+from test_cli import run
+
+SETTINGS = [
+    "address=support@example.test",
+    "imap_server=imap.example.test",
+    "smtp_server=smtp.example.test",
+]
+
+
+@pytest.fixture
+def data_dir(make_service: Callable[..., Service], tmp_path: Path) -> Path:
+    """An installation (migrated database, secret key) that the command's processes share."""
+    directory = tmp_path / "installation"
+    make_service(start=False, data_dir=directory)
+    return directory
+
+
+def stored(make_service: Callable[..., Service], data_dir: Path, name: str) -> Any:
+    """The connection's first mailbox as stored, and the service that can decrypt its secrets."""
+    service = make_service(start=False, data_dir=data_dir)
+    with service.db.read() as session:
+        connection = service.connections.get_by_name(session, name)
+        return service, connection, connection.mailboxes[0]
+
+
+def test_create_takes_settings_as_arguments_with_secrets_from_a_file(
+    make_service: Callable[..., Service], data_dir: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "password.txt"
+    secret.write_text("s3cret, with a comma\n")  # a file keeps it out of the shell history; commas stay
+
+    result = run(
+        "inbox", "create", "Support", *SETTINGS, f"password=@{secret}", "EMAIL_NAME=Acme, Inc.", data_dir=data_dir
+    )
+
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert (view["name"], view["address"], view["email_name"]) == ("Support", "support@example.test", "Acme, Inc.")
+    assert view["password"] == "********"
+    assert "s3cret" not in result.stdout
+    service, _, box = stored(make_service, data_dir, "Support")
+    assert service.secrets.decrypt(box.password_enc) == "s3cret, with a comma"
+
+    shown = run("inbox", "show", "Support", data_dir=data_dir)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == view
+
+
+def test_create_reads_a_file_of_seed_variables(make_service: Callable[..., Service], data_dir: Path) -> None:
+    env_file = data_dir / "billing.env"
+    env_file.write_text(
+        "# Billing mailbox (seed 003 variable names)\n"
+        "export IMAP_SERVER=imap.example.test\n"
+        "ADDRESS=billing@example.test\n"
+        "PASSWORD='pass word'\n"
+        'SMTP_SERVER="smtp.example.test"\n'
+        "IMAP_MAILBOX=Support/Billing\n"
+        "CHECK_INTERVAL=30, 20\n"
+    )
+
+    result = run("inbox", "create", "Billing", "--from", str(env_file), "email_name=Billing", data_dir=data_dir)
+
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert (view["imap_mailbox"], view["check_interval"], view["email_name"]) == ("Support/Billing", 20, "Billing")
+    service, _, box = stored(make_service, data_dir, "Billing")
+    assert service.secrets.decrypt(box.password_enc) == "pass word"
+
+
+def test_bad_settings_are_named_and_nothing_is_created(data_dir: Path) -> None:
+    unknown = run("inbox", "create", "Support", *SETTINGS, "password=x", "imap_prot=993", data_dir=data_dir)
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("error: imap_prot: Extra inputs are not permitted")
+
+    wrong = run("inbox", "create", "Support", *SETTINGS, "password=x", "smtp_port=70000", data_dir=data_dir)
+    assert wrong.returncode == 1
+    assert "smtp_port" in wrong.stderr
+
+    malformed = run("inbox", "create", "Support", *SETTINGS, "password", data_dir=data_dir)
+    assert malformed.returncode == 2
+    assert "expected KEY=VALUE" in malformed.stderr
+
+    assert run("inbox", "list", data_dir=data_dir).stdout == ""
+
+
+def test_update_changes_what_is_given_and_removes_a_secret(
+    make_service: Callable[..., Service], data_dir: Path
+) -> None:
+    created = run("inbox", "create", "Support", *SETTINGS, "password=one", "smtp_password=two", data_dir=data_dir)
+    assert created.returncode == 0, created.stderr
+
+    updated = run("inbox", "update", "Support", "EMAIL_NAME=Help", "--remove", "smtp_password", data_dir=data_dir)
+
+    assert updated.returncode == 0, updated.stderr
+    view = json.loads(updated.stdout)
+    assert (view["email_name"], view["smtp_password"], view["password"]) == ("Help", "", "********")
+    service, connection, box = stored(make_service, data_dir, "Support")
+    assert box.smtp_password_enc == ""
+    assert service.secrets.decrypt(box.password_enc) == "one"
+    assert connection.revision == 2  # a running connection restarts with the change
+
+    nothing = run("inbox", "update", "Support", data_dir=data_dir)
+    assert nothing.returncode == 1
+    assert "nothing to change" in nothing.stderr
+
+
+def test_delete_needs_the_name_as_confirmation(data_dir: Path) -> None:
+    assert run("inbox", "create", "Support", *SETTINGS, "password=x", data_dir=data_dir).returncode == 0
+
+    refused = run("inbox", "delete", "Support", "--confirm", "support", data_dir=data_dir)
+    assert refused.returncode == 1
+    assert "does not match the connection name" in refused.stderr
+
+    deleted = run("inbox", "delete", "Support", "--confirm", "Support", data_dir=data_dir)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout == "Support: deleted\n"
+    assert run("inbox", "show", "Support", data_dir=data_dir).returncode == 1
