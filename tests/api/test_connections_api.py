@@ -90,9 +90,37 @@ def test_seed_variable_names_are_accepted(api: Api) -> None:
 
 
 def test_other_spellings_of_encryption_are_understood(api: Api) -> None:
-    created = api.post("/connections", {**BODY, "imap_encryption": "StartTLS", "smtp_encryption": "TLS"}, expect=201)
+    created = api.post(
+        "/connections", {**BODY, "imap_encryption": "StartTLS", "smtp_encryption": "SSL/TLS"}, expect=201
+    )
     assert created["imap_encryption"] == "starttls"
     assert created["smtp_encryption"] == "ssl"
+
+
+@pytest.mark.parametrize(
+    ("settings", "imap", "smtp"),
+    [
+        # Seed 002's Gmail guide: IMAP 993 "SSL", SMTP 587 "TLS" — the latter is STARTTLS.
+        ({"imap_encryption": "TLS", "smtp_encryption": "TLS"}, ("ssl", "993"), ("starttls", "587")),
+        (
+            {"imap_encryption": "tls", "imap_port": 993, "smtp_encryption": "tls", "smtp_port": 465},
+            ("ssl", "993"),
+            ("ssl", "465"),
+        ),
+        (
+            {"imap_encryption": "TLS", "imap_port": 143, "smtp_encryption": "TLS", "smtp_port": 25},
+            ("starttls", "143"),
+            ("starttls", "25"),
+        ),
+        ({"imap_encryption": "TCP", "smtp_encryption": "None", "smtp_port": 25}, ("none", "143"), ("none", "25")),
+    ],
+)
+def test_a_bare_tls_means_starttls_on_upgrade_ports_and_implicit_tls_elsewhere(
+    api: Api, settings: dict[str, Any], imap: tuple[str, str], smtp: tuple[str, str]
+) -> None:
+    created = api.post("/connections", {**BODY, **settings}, expect=201)
+    assert (created["imap_encryption"], created["imap_port"]) == imap
+    assert (created["smtp_encryption"], created["smtp_port"]) == smtp
 
 
 @pytest.mark.parametrize(

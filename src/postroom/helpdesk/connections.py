@@ -60,7 +60,9 @@ _INCOMING_PORTS = {("imap", "ssl"): 993, ("imap", "other"): 143, ("pop3", "ssl")
 # Modes that read a mailbox themselves and so need an incoming server and credentials.
 _READING_MODES = (ConnectionMode.IMAP, ConnectionMode.POP3)
 
-# Spellings admins bring from other products (seed 002 says "StartTLS, TCP, SSL, or TLS").
+# Spellings admins bring from other products (seed 002 says "StartTLS, TCP, SSL, or TLS"). A bare "TLS"
+# means different things by port: seed 002's Gmail guide writes "Port 587, Encryption TLS" for STARTTLS
+# and "993 … SSL" for implicit TLS; see _tls_by_port.
 _IMAP_ENCRYPTION = {
     "ssl": "ssl",
     "tls": "ssl",
@@ -255,9 +257,30 @@ def _bool(field: str, raw: str, default: bool) -> bool:
     raise InvalidSetting(field, f"{raw!r} is not true or false")
 
 
-def _encryption(field: str, raw: str, table: dict[str, str], default: str) -> str:
+# Ports whose protocol starts in plain text and upgrades (RFC 3501 §6.2.1 STARTTLS, RFC 2595 STLS,
+# RFC 3207 for SMTP submission and relay): "TLS" on them can only mean STARTTLS.
+_UPGRADE_PORTS = {143, 110, 587, 25, 2525}
+
+
+def _tls_by_port(raw_port: str, protocol: str) -> str:
+    """What a bare "TLS" means on this port: STARTTLS on an upgrade port, else implicit TLS.
+
+    For SMTP only port 465 is implicit TLS (RFC 8314 §3.3); any other port given "TLS" upgrades, so an
+    admin asking for TLS never ends up unencrypted.
+    """
+    port = int(raw_port) if raw_port.strip().isdigit() else None
+    if protocol == "smtp":
+        return "ssl" if port == 465 else "starttls"
+    return "starttls" if port in _UPGRADE_PORTS else "ssl"
+
+
+def _encryption(
+    field: str, raw: str, table: dict[str, str], default: str, *, port: str = "", protocol: str = ""
+) -> str:
     if raw == "":
         return default
+    if raw.strip().lower() == "tls" and protocol:
+        return _tls_by_port(port, protocol)
     try:
         return table[raw.lower()]
     except KeyError:
@@ -709,7 +732,14 @@ class ConnectionService:
             box.email_name = columns["email_name"][i]
             box.username = columns["username"][i]
             box.imap_host = columns["imap_server"][i]
-            encryption = _encryption(f"{protocol}_encryption", columns["imap_encryption"][i], _IMAP_ENCRYPTION, "ssl")
+            encryption = _encryption(
+                f"{protocol}_encryption",
+                columns["imap_encryption"][i],
+                _IMAP_ENCRYPTION,
+                "ssl",
+                port=columns["imap_port"][i],
+                protocol=protocol,
+            )
             box.imap_encryption = encryption
             default_port = _INCOMING_PORTS[(protocol, "ssl" if encryption == "ssl" else "other")]
             box.imap_port = _port(f"{protocol}_port", columns["imap_port"][i], default_port)
@@ -718,7 +748,12 @@ class ConnectionService:
             box.smtp_host = columns["smtp_server"][i]
             box.smtp_port = _port("smtp_port", columns["smtp_port"][i], DEFAULT_SMTP_PORT)
             box.smtp_encryption = _encryption(
-                "smtp_encryption", columns["smtp_encryption"][i], _SMTP_ENCRYPTION, "auto"
+                "smtp_encryption",
+                columns["smtp_encryption"][i],
+                _SMTP_ENCRYPTION,
+                "auto",
+                port=columns["smtp_port"][i],
+                protocol="smtp",
             )
             box.smtp_username = columns["smtp_username"][i]
             content_type = columns["message_content_type"][i] or "text/plain"
