@@ -127,3 +127,34 @@ def test_delete_needs_the_name_as_confirmation(data_dir: Path) -> None:
     assert deleted.returncode == 0, deleted.stderr
     assert deleted.stdout == "Support: deleted\n"
     assert run("inbox", "show", "Support", data_dir=data_dir).returncode == 1
+
+
+def test_remove_clears_a_setting_that_is_not_a_secret(make_service: Callable[..., Service], data_dir: Path) -> None:
+    created = run(
+        "inbox", "create", "Support", *SETTINGS, "password=one", "reply_to=help@example.test", data_dir=data_dir
+    )
+    assert created.returncode == 0, created.stderr
+
+    updated = run("inbox", "update", "Support", "--remove", "reply_to", "--remove", "email_name", data_dir=data_dir)
+
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout)["reply_to"] == ""
+    service, _, box = stored(make_service, data_dir, "Support")
+    assert box.reply_to == ""
+    assert service.secrets.decrypt(box.password_enc) == "one"  # a secret is removed only when named
+
+
+def test_values_the_database_cannot_hold_are_named_without_a_traceback(data_dir: Path) -> None:
+    long_name = run("inbox", "create", "N" * 300, *SETTINGS, "password=x", data_dir=data_dir)
+    assert long_name.returncode == 1
+    assert long_name.stderr.startswith("error: name: is 300 characters long")
+    assert "Traceback" not in long_name.stderr
+
+    assert run("inbox", "create", "Support", *SETTINGS, "password=x", data_dir=data_dir).returncode == 0
+    long_field = run("inbox", "update", "Support", "email_name=" + "E" * 300, data_dir=data_dir)
+    assert long_field.returncode == 1
+    assert long_field.stderr.startswith("error: email_name: is 300 characters long")
+    header = run("inbox", "update", "Support", "email_name=Evil\r\nBcc: x@example.test", data_dir=data_dir)
+    assert header.returncode == 1
+    assert header.stderr.startswith("error: email_name: must not contain control characters")
+    assert "Traceback" not in long_field.stderr + header.stderr

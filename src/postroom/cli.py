@@ -330,7 +330,7 @@ def _connection_body(settings_file: Path | None, assignments: list[str], removed
     A value ``@PATH`` is read from that file (one trailing newline dropped), so that a password need not
     appear in the shell history or the process list.
     """
-    from postroom.helpdesk.connections import ENV_ALIASES
+    from postroom.helpdesk.connections import ENV_ALIASES, SECRET_FIELDS
 
     given: dict[str, object] = _read_settings_file(settings_file) if settings_file is not None else {}
     for assignment in assignments:
@@ -353,7 +353,10 @@ def _connection_body(settings_file: Path | None, assignments: list[str], removed
         else:
             body[field.lower()] = setting
     for key in removed:
-        body[key.lower()] = None  # an explicit null: the stored secret is removed
+        field = key.strip().lower()
+        # A secret is removed by an explicit null ("" keeps it, as a form sends it back); any other
+        # setting by "", which stands for "none" or its default.
+        body[field] = None if field in (*SECRET_FIELDS, "sendgrid_api_key", "webhook_signing_key") else ""
     if env:
         body["env"] = env
     return body
@@ -384,6 +387,8 @@ def inbox_create(
     settings_file: Annotated[Path | None, _FILE_OPTION] = None,
 ) -> None:
     """Create a connection: e.g. `postroom inbox create Support address=support@example.com password=@pw.txt …`."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from postroom.helpdesk.connections import ConnectionInput
 
     body = {**_connection_body(settings_file, settings or [], []), "name": name}
@@ -397,6 +402,9 @@ def inbox_create(
         _fail(_input_error(error))
     except PostroomError as error:
         _fail(error)
+    except SQLAlchemyError as error:
+        # The service checks what it can first; should the database still refuse, say so without a traceback.
+        _fail(f"the database refused the change: {getattr(error, 'orig', None) or error}")
     finally:
         service.close()
 
@@ -407,10 +415,17 @@ def inbox_update(
     settings: Annotated[list[str] | None, typer.Argument(help=_SETTINGS_HELP, show_default=False)] = None,
     settings_file: Annotated[Path | None, _FILE_OPTION] = None,
     remove: Annotated[
-        list[str] | None, typer.Option("--remove", metavar="FIELD", help="Remove a stored secret, e.g. smtp_password.")
+        list[str] | None,
+        typer.Option(
+            "--remove",
+            metavar="FIELD",
+            help="Remove a stored secret (e.g. smtp_password) or clear a setting (reply_to).",
+        ),
     ] = None,
 ) -> None:
     """Change some settings of a connection (the others stay); a running connection restarts with them."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from postroom.helpdesk.connections import ConnectionInput
 
     body = _connection_body(settings_file, settings or [], remove or [])
@@ -427,6 +442,9 @@ def inbox_update(
         _fail(_input_error(error))
     except PostroomError as error:
         _fail(error)
+    except SQLAlchemyError as error:
+        # The service checks what it can first; should the database still refuse, say so without a traceback.
+        _fail(f"the database refused the change: {getattr(error, 'orig', None) or error}")
     finally:
         service.close()
 

@@ -185,3 +185,212 @@ def test_every_endpoint_needs_a_valid_token(api: Api) -> None:
     paths = api.client.get("/openapi.json").json()["paths"]
     assert "/api/v1/connections/{connection_id}/start" in paths
     assert "/api/v1/conversations/{conversation_id}/messages" in paths
+
+
+# -- editing the addresses of a connection with several mailboxes (QA: values were merged by position) --
+
+THREE: dict[str, Any] = {
+    **BODY,
+    "address": "sales@example.test, support@example.test, billing@example.test",
+    "email_name": "Sales, Support, Billing",
+    "password": ["pw-sales", "pw-support", "pw-billing"],
+    "reply_to": "sales-reply@example.test, support-reply@example.test, billing-reply@example.test",
+}
+
+
+def stored_boxes(api: Api, connection_id: int) -> list[tuple[int, str, str, str, str]]:
+    with api.service.db.read() as session:
+        boxes = api.service.connections.get(session, connection_id).mailboxes
+        return [(b.id, b.address, b.email_name, b.reply_to, api.service.secrets.decrypt(b.password_enc)) for b in boxes]
+
+
+def patch(api: Api, connection_id: int, body: dict[str, Any]) -> Any:
+    return api.client.patch(f"/api/v1/connections/{connection_id}", json=body)
+
+
+def test_reordering_addresses_keeps_each_mailbox_its_own_settings_and_row(api: Api) -> None:
+    created = api.post("/connections", THREE, expect=201)
+    before = {box[1]: box for box in stored_boxes(api, created["id"])}
+    response = patch(api, created["id"], {"address": "billing@example.test, sales@example.test, support@example.test"})
+    assert response.status_code == 200, response.text
+    after = stored_boxes(api, created["id"])
+    assert after == [before["billing@example.test"], before["sales@example.test"], before["support@example.test"]]
+
+
+def test_removing_a_mailbox_drops_its_values_instead_of_refusing_the_count(api: Api) -> None:
+    created = api.post("/connections", THREE, expect=201)
+    before = {box[1]: box for box in stored_boxes(api, created["id"])}
+    response = patch(api, created["id"], {"address": "sales@example.test, billing@example.test"})
+    assert response.status_code == 200, response.text  # was: "email_name: has 3 values for 2 address(es)"
+    assert stored_boxes(api, created["id"]) == [before["sales@example.test"], before["billing@example.test"]]
+
+
+def test_an_address_replaced_in_place_is_a_rename_of_that_mailbox(api: Api) -> None:
+    created = api.post("/connections", THREE, expect=201)
+    old = stored_boxes(api, created["id"])
+    response = patch(api, created["id"], {"address": "sales@example.test, help@example.test, billing@example.test"})
+    assert response.status_code == 200, response.text
+    renamed = stored_boxes(api, created["id"])[1]
+    # Same row (its cursor and conversations stay), same display name, reply-to and password.
+    assert renamed == (old[1][0], "help@example.test", "Support", "support-reply@example.test", "pw-support")
+
+
+def test_a_new_address_takes_the_last_settings_but_needs_its_own_password(api: Api) -> None:
+    created = api.post("/connections", THREE, expect=201)
+    addresses = "sales@example.test, support@example.test, billing@example.test, new@example.test"
+    refused = patch(api, created["id"], {"address": addresses})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "password"
+    assert "new@example.test" in refused.json()["detail"]
+    response = patch(api, created["id"], {"address": addresses, "password": ["********"] * 3 + ["pw-new"]})
+    assert response.status_code == 200, response.text
+    boxes = stored_boxes(api, created["id"])
+    assert boxes[3][1:] == ("new@example.test", "Billing", "billing-reply@example.test", "pw-new")
+    assert [b[4] for b in boxes[:3]] == ["pw-sales", "pw-support", "pw-billing"]
+
+
+def test_the_match_of_stored_mailboxes_to_new_addresses() -> None:
+    from postroom.helpdesk.connections import match_mailboxes
+
+    old = ["a@x.test", "b@x.test", "c@x.test"]
+    assert match_mailboxes(old, ["C@x.test", "a@x.test"]) == [2, 0]  # moved, case-insensitively; b removed
+    assert match_mailboxes(old, ["a@x.test", "bee@x.test", "c@x.test"]) == [0, 1, 2]  # b renamed in place
+    assert match_mailboxes(old, ["b@x.test", "new@x.test"]) == [1, None]  # c@ is gone, but a@ moved away: new
+    assert match_mailboxes(old, ["new@x.test", "a@x.test"]) == [None, 0]  # a@ stays (moved): not a rename
+    assert match_mailboxes(old, ["a@x.test", "b@x.test", "c@x.test", "d@x.test"]) == [0, 1, 2, None]
+
+
+def test_a_reply_in_a_conversation_whose_mailbox_was_removed_says_so(api: Api) -> None:
+    created = api.post("/connections", THREE, expect=201)
+    first = api.post(
+        "/conversations",
+        {"connection_id": created["id"], "to": "ada@customer.test", "subject": "Hi", "text": "Hello."},
+        expect=201,
+    )
+    assert first["messages"][0]["from"]["email"] == "sales@example.test"
+    assert patch(api, created["id"], {"address": "support@example.test, billing@example.test"}).status_code == 200
+    response = api.client.post(f"/api/v1/conversations/{first['id']}/messages", json={"text": "More."})
+    assert response.status_code == 409
+    assert "mailbox was removed from its connection" in response.json()["detail"]
+
+
+# -- values the database or a mail header cannot take --
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"email_name": "Evil\r\nBcc: victim@example.test"}, "email_name"),
+        ({"reply_to": "a@example.test\r\nBcc: b@example.test"}, "reply_to"),
+        ({"sent_folder": "Sent\nItems"}, "sent_folder"),
+        ({"imap_mailbox": "INBOX\r\nA1 DELETE INBOX"}, "imap_mailbox"),
+        ({"username": "user\x00name"}, "username"),
+        ({"smtp_username": "user\tname"}, "smtp_username"),
+        ({"password": ["pass\r\nword"]}, "password"),
+    ],
+)
+def test_control_characters_are_refused_when_saved(api: Api, change: dict[str, Any], field: str) -> None:
+    response = api.client.post("/api/v1/connections", json={**BODY, **change})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+
+
+def test_a_line_break_in_an_address_is_refused_on_update_too(api: Api) -> None:
+    created = api.post("/connections", BODY, expect=201)
+    response = patch(api, created["id"], {"address": "support@example.test\r\nBcc: x@y.test"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "address"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": "N" * 300}, "name"),
+        ({"email_name": "E" * 300}, "email_name"),
+        ({"imap_mailbox": "F" * 300}, "imap_mailbox"),
+        ({"imap_server": "h" * 300}, "imap_server"),
+        ({"oauth_token_uri": "https://" + "t" * 600}, "oauth_token_uri"),
+    ],
+)
+def test_a_value_longer_than_its_column_is_refused_with_the_field_named(
+    api: Api, change: dict[str, Any], field: str
+) -> None:
+    response = api.client.post("/api/v1/connections", json={**BODY, **change})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert "characters long" in response.json()["detail"]
+    created = api.post("/connections", BODY, expect=201)
+    assert patch(api, created["id"], change).status_code == 422
+
+
+@pytest.mark.parametrize("server", ["imaps://imap.example.test:993", "imap example.test", "imap.example.test/"])
+def test_a_server_given_as_a_url_or_with_spaces_is_refused(api: Api, server: str) -> None:
+    for field in ("imap_server", "smtp_server"):
+        response = api.client.post("/api/v1/connections", json={**BODY, field: server})
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == field
+        assert "host name only" in response.json()["detail"]
+    pop3 = {**BODY, "mode": "pop3", "imap_server": None, "pop3_server": server}
+    response = api.client.post("/api/v1/connections", json=pop3)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "pop3_server"
+
+
+def test_the_content_type_is_case_insensitive(api: Api) -> None:
+    created = api.post("/connections", {**BODY, "message_content_type": "Text/HTML"}, expect=201)
+    assert created["message_content_type"] == "text/html"
+
+
+# -- what 422 answers show --
+
+
+def test_a_validation_error_does_not_echo_what_was_sent(api: Api) -> None:
+    response = api.client.post("/api/v1/connections", json={**BODY, "passwd": "hunter2-secret"})
+    assert response.status_code == 422
+    assert "hunter2-secret" not in response.text
+    errors = response.json()["detail"]
+    assert errors[0]["loc"] == ["body", "passwd"]
+    assert errors[0]["type"] == "extra_forbidden"
+    assert all("input" not in e and "ctx" not in e for e in errors)
+    wrong_type = api.client.post("/api/v1/connections", json={**BODY, "mode": "hunter2-secret"})
+    assert wrong_type.status_code == 422
+    assert "hunter2-secret" not in wrong_type.text
+
+
+# -- what restarts a running connection --
+
+
+def test_renaming_a_connection_does_not_restart_it_but_a_setting_does(api: Api) -> None:
+    created = api.post("/connections", BODY, expect=201)
+
+    def revision() -> int:
+        with api.service.db.read() as session:
+            return api.service.connections.get(session, created["id"]).revision
+
+    first = revision()
+    assert patch(api, created["id"], {"name": "Helpdesk", "description": "The front door"}).status_code == 200
+    assert revision() == first
+    assert patch(api, created["id"], {"email_name": "Helpdesk"}).status_code == 200
+    assert revision() == first + 1
+
+
+def test_deleting_a_connection_fails_its_queued_replies_visibly(api: Api) -> None:
+    created = api.post("/connections", BODY, expect=201)
+    conversation = api.post(
+        "/conversations",
+        {"connection_id": created["id"], "to": "ada@customer.test", "subject": "Hi", "text": "Hello."},
+        expect=201,
+    )
+    assert conversation["messages"][0]["delivery_status"] == "queued"  # no workers here: it stays queued
+    done = api.client.delete(f"/api/v1/connections/{created['id']}", params={"confirm": "Support"})
+    assert done.status_code == 204
+    message = api.get(f"/conversations/{conversation['id']}")["messages"][0]
+    assert message["delivery_status"] == "failed"
+    assert "connection Support was deleted before it was sent" in message["delivery_detail"]
+    from sqlalchemy import select
+
+    from postroom.store.models import Outbox
+
+    with api.service.db.read() as session:
+        row = session.scalars(select(Outbox)).one()
+        assert (row.status.value, row.last_error) == ("failed", "connection Support was deleted before it was sent")

@@ -185,3 +185,39 @@ def test_names_and_addresses_round_trip() -> None:
     assert parsed.from_ == mail.from_
     assert parsed.to == mail.to
     assert parsed.subject == mail.subject
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "-- \n{{ sender_name }}, Example Support",  # the README's example
+        "--\n{{ sender_name }}, Example Support",  # saved without the trailing space
+        "\n-- \r\n{{ sender_name }}, Example Support",
+    ],
+)
+def test_a_signature_with_its_own_separator_gets_one_separator_line(signature: str) -> None:
+    mail = replace(BASE, html="<p>Hello Ann,</p>", signature=signature, sender_name="Bob")
+    parsed = parse_message(compose(mail).raw)
+    assert parsed.text.endswith("please restart it.\n\n-- \nBob, Example Support")
+    assert parsed.text.count("--") == 1
+    # The HTML alternative carries one separator too.
+    assert parsed.html is not None
+    assert parsed.html.count("--") == 1
+    assert "Bob, Example Support" in parsed.html
+    assert parsed.reply_text == "Hello Ann,\n\nplease restart it."
+
+
+def test_an_html_signature_with_its_own_separator_is_kept_as_written() -> None:
+    mail = replace(BASE, html="<p>Hi</p>", signature="<p>-- <br><b>{{ sender_name }}</b></p>", sender_name="Bob")
+    parsed = parse_message(compose(mail).raw)
+    assert parsed.html is not None
+    assert parsed.html.count("--") == 1
+    assert "<p>-- <br><b>Bob</b></p>" in parsed.html
+    assert parsed.text.endswith("-- \nBob")
+    assert parsed.text.count("--") == 1
+
+
+def test_a_double_dash_inside_a_signature_is_not_a_separator() -> None:
+    mail = replace(BASE, signature="Bob -- Example Support\n--\nnot a separator here")
+    parsed = parse_message(compose(mail).raw)
+    assert parsed.text.endswith("-- \nBob -- Example Support\n--\nnot a separator here")

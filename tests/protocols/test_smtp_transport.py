@@ -136,7 +136,8 @@ def test_refused_connection_is_a_connect_error() -> None:
         (465, "auto", "ssl"),
         (587, "auto", "starttls"),
         (25, "auto", "none"),
-        (2525, "auto", "none"),
+        (2525, "auto", "starttls"),
+        (8025, "auto", "starttls"),
         (465, "none", "none"),
         (25, "starttls", "starttls"),
         (587, "ssl", "ssl"),
@@ -148,10 +149,25 @@ def test_encryption_is_chosen_by_port_unless_set(port: int, encryption: str, exp
     assert encryption_for(account) == expected
 
 
-def test_auto_encryption_on_another_port_sends_in_plain_text(smtp_server: SmtpTestServer) -> None:
-    deliver(smtp_server.smtp_account(encryption="auto"))
+def test_auto_encryption_on_another_port_upgrades_with_starttls(make_smtp_server: MakeServer) -> None:
+    # Any port but 465 and 25 is submission: STARTTLS (RFC 3207) before the password goes out.
+    server = make_smtp_server("starttls", users=USERS)
 
-    assert smtp_server.wait_for(1)[0].tls is False
+    deliver(server.smtp_account(encryption="auto"))
+
+    received = server.wait_for(1)[0]
+    assert received.tls is True
+    assert received.login == "agent@postroom.test"
+
+
+def test_auto_encryption_never_sends_the_password_in_plain_text_on_another_port(make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server("plain", users=USERS)
+
+    with pytest.raises(TlsError, match="STARTTLS"):
+        deliver(server.smtp_account(encryption="auto"))
+
+    assert server.handler.sign_ins == []
+    assert server.messages == []
 
 
 @pytest.mark.xdist_group("privileged-smtp-ports")

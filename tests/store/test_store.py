@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -25,6 +26,27 @@ def test_migrations_create_every_table_and_are_idempotent(db: Database) -> None:
     assert current_revision(db) == head_revision()
     tables = set(inspect(db.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
+
+
+def test_migrations_keep_alembic_chatter_off_stderr_and_leave_logging_alone(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every CLI command runs the migrations; Alembic's INFO lines ("Context impl SQLiteImpl.") must not
+    # follow each one. Nothing else about logging changes: the alembic logger is as it was after.
+    alembic_logger = logging.getLogger("alembic")
+    level_before = alembic_logger.level
+    caplog.set_level(logging.INFO)
+    database = Database(db_url)
+    try:
+        upgrade(database)  # a fresh database: every migration runs
+        upgrade(database)  # and at head: nothing to do
+        assert current_revision(database) == head_revision()
+    finally:
+        database.dispose()
+    chatter = [r.getMessage() for r in caplog.records if r.name.startswith("alembic") and r.levelno < logging.WARNING]
+    assert chatter == []
+    assert alembic_logger.level == level_before
+    assert logging.getLogger().getEffectiveLevel() == logging.INFO
 
 
 def test_timestamps_come_back_as_aware_utc(db: Database, connection_id: int) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from postroom import __version__
@@ -30,6 +35,10 @@ def create_app(service: Service) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": jsonable_encoder(quiet_errors(exc.errors()))}, status_code=422)
+
     @app.exception_handler(PostroomError)
     async def postroom_error(_request: Request, exc: PostroomError) -> JSONResponse:
         if isinstance(exc, InvalidSetting):
@@ -43,3 +52,11 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=500)
 
     return app
+
+
+def quiet_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's validation errors without what the client sent: ``input`` would echo a password sent under
+    a misspelt key (``passwd``) back into responses, proxies' logs and browser tools, and ``ctx`` may quote
+    it too. The type, location and message say what is wrong.
+    """
+    return [{key: value for key, value in error.items() if key not in ("input", "ctx")} for error in errors]

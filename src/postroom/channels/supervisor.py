@@ -6,6 +6,12 @@ changed or the admin pressed Start again, stops them on Stop or delete, renews l
 connections whose lease another worker took (DESIGN §4). A start that failed for a temporary reason
 (server unreachable) is tried again with backoff; one that failed for a permanent reason (password
 refused) waits for the admin.
+
+Stopping a runner never blocks the supervisor: under its lock the runner is only signalled (after
+which it writes no status, so STOPPED is written at once) and set aside; a runner of the same
+connection starts again only once the stopped one stores no more mail (or after ``stop_grace``).
+Nothing waits for a runner while holding the lock, so one connection's hung server does not delay
+the others.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ class SupervisorPolicy:
     lease_seconds: float = 30.0
     restart_first_delay: float = 5.0  # after a temporary start failure
     restart_max_delay: float = 300.0
+    # How long a stopped runner's readers get to finish their round before the connection may start
+    # again anyway (and how long shutdown waits for them).
+    stop_grace: float = 15.0
 
 
 class Supervisor:
@@ -53,6 +62,8 @@ class Supervisor:
         self.policy = policy
         self.runner_policy = runner_policy
         self.runners: dict[int, ConnectionRunner] = {}
+        # Runners signalled to stop whose readers may still be finishing: id → [(runner, give up at)].
+        self._stopping: dict[int, list[tuple[ConnectionRunner, float]]] = {}
         self._failed_starts: dict[int, tuple[int, int, float]] = {}  # id → (revision, failures, retry_at)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -70,8 +81,19 @@ class Supervisor:
         if self._thread is not None:
             self._thread.join(30)
         with self._lock:
-            for connection_id in list(self.runners):
-                self._stop_runner(connection_id, status=None)
+            held = list(self.runners)
+            for connection_id in held:
+                self._stop_runner(connection_id, status=None, release=False)
+            stopping = [runner for runners in self._stopping.values() for runner, _ in runners]
+            self._stopping.clear()
+        # Outside the lock, all at once: each runner had its signal already.
+        deadline = time.monotonic() + self.policy.stop_grace
+        for runner in stopping:
+            if not runner.wait_quiet(max(0.0, deadline - time.monotonic())):
+                log.warning("supervisor.runner_did_not_stop", connection_id=runner.connection_id)
+        # Only now may another worker take the connections over: our readers are done with them.
+        for connection_id in held:
+            leases.release(self.db, leases.connection_lease(connection_id), self.worker_id)
 
     def wake(self) -> None:
         self._wake.set()
@@ -92,6 +114,8 @@ class Supervisor:
                 row.id: row
                 for row in session.execute(select(Connection.id, Connection.enabled, Connection.revision)).all()
             }
+        for connection_id in list(self._stopping):
+            self._still_stopping(connection_id)  # forget the stopped runners that are done
         for connection_id in list(self.runners):
             row = wanted.get(connection_id)
             if row is None or not row.enabled:
@@ -118,7 +142,27 @@ class Supervisor:
                 continue
             if runner is not None:
                 self._stop_runner(connection_id, status=None, release=False)
+            if self._still_stopping(connection_id):
+                continue  # started at a later round, once the previous runner has let go
             self._start_runner(connection_id, row.revision)
+
+    def _still_stopping(self, connection_id: int) -> bool:
+        """Whether a stopped runner of this connection may still store mail (two readers of one
+        mailbox would fetch the same mail twice); forgets those that are done or out of time."""
+        now = time.monotonic()
+        left = [
+            (runner, give_up_at)
+            for runner, give_up_at in self._stopping.get(connection_id, [])
+            if not runner.quiet and now < give_up_at
+        ]
+        for runner, give_up_at in self._stopping.get(connection_id, []):
+            if not runner.quiet and now >= give_up_at:
+                log.warning("supervisor.runner_did_not_stop", connection_id=connection_id)
+        if left:
+            self._stopping[connection_id] = left
+        else:
+            self._stopping.pop(connection_id, None)
+        return bool(left)
 
     def _should_retry(self, runner: ConnectionRunner) -> bool:
         error = runner.startup_error
@@ -153,10 +197,15 @@ class Supervisor:
         runner.start()
 
     def _stop_runner(self, connection_id: int, *, status: ConnectionStatus | None, release: bool = True) -> None:
+        """Signal the runner and set it aside (never wait for it here: the caller holds the lock)."""
         runner = self.runners.pop(connection_id, None)
         self._failed_starts.pop(connection_id, None)
         if runner is not None:
-            runner.stop()
+            # After this the runner writes no status: the one written below is the last word.
+            runner.signal_stop()
+            if not runner.quiet:
+                give_up_at = time.monotonic() + self.policy.stop_grace
+                self._stopping.setdefault(connection_id, []).append((runner, give_up_at))
         if status is not None:
             set_connection_status(self.db, connection_id, None, status, "")
         if release:

@@ -2,7 +2,8 @@
 
 One connection serves one or more mailboxes (seed 003, "Connect several mailboxes"): the per-mailbox
 fields take comma-separated values (or JSON lists), positional, and when a field has fewer values than
-there are addresses, its last value repeats. The seeds' environment-variable names (``EMAIL_NAME``,
+there are addresses, its last value repeats. A change of ``address`` alone keeps each mailbox's own values,
+matched by address (see :func:`match_mailboxes`). The seeds' environment-variable names (``EMAIL_NAME``,
 ``IMAP_MAILBOX``, …) are accepted in ``env`` as per-connection settings.
 
 What is required depends on how mail comes in (``mode``) and goes out (``outbound``):
@@ -24,12 +25,15 @@ mailbox may use a password: password and OAuth mailboxes cannot share a connecti
 from __future__ import annotations
 
 import secrets as _random
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import Enum, String, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import Conflict, InvalidSetting, NotFound
@@ -42,7 +46,10 @@ from postroom.store.models import (
     ConnectionStatus,
     Lease,
     Mailbox,
+    Message,
     OutboundKind,
+    Outbox,
+    OutboxStatus,
     utcnow,
 )
 from postroom.store.secretbox import MASK, SecretBox, mask
@@ -138,7 +145,10 @@ class ConnectionInput(BaseModel):
     outbound: Literal["smtp", "sendgrid"] | None = Field(
         default=None, description="How mail goes out: smtp (default) or sendgrid (seed 004 'Server type')."
     )
-    address: MultiValue = Field(default=None, description="Mailbox address(es), comma-separated.")
+    address: MultiValue = Field(
+        default=None,
+        description="Mailbox address(es), comma-separated; a change keeps each mailbox's settings (by address).",
+    )
     email_name: MultiValue = Field(default=None, description="Display name in From (EMAIL_NAME).")
     username: MultiValue = Field(default=None, description="Sign-in name; defaults to the address.")
     password: MultiValue = Field(default=None, description="Password or app password (write-only).")
@@ -165,8 +175,9 @@ class ConnectionInput(BaseModel):
     oauth_token_uri: MultiValue = Field(default=None, description=f"Token endpoint; default {DEFAULT_TOKEN_URI}.")
     sendgrid_api_key: str | None = Field(default=None, description="SendGrid API key (write-only).")
     sendgrid_api_url: str | None = Field(default=None, description=f"Default {DEFAULT_SENDGRID_API_URL}.")
-    webhook_provider: Literal["sendgrid", "mailgun"] | None = Field(
-        default=None, description="Mode webhook: who posts the mail (SendGrid Inbound Parse or Mailgun routes)."
+    webhook_provider: Literal["sendgrid", "mailgun", ""] | None = Field(
+        default=None,
+        description='Mode webhook: who posts the mail (SendGrid Inbound Parse or Mailgun routes); "" = none.',
     )
     webhook_signing_key: str | None = Field(
         default=None,
@@ -198,6 +209,8 @@ class ConnectionInput(BaseModel):
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be empty")
+        if value is not None and any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValueError("must not contain control characters")
         return value.strip() if value is not None else None
 
 
@@ -225,6 +238,113 @@ def split_values(value: MultiValue) -> list[str]:
     if isinstance(value, bool | int):
         return [str(value)]
     return [part.strip() for part in value.split(",")]
+
+
+def _address_list(value: MultiValue) -> list[str]:
+    """The addresses an ``address`` value lists, blanks dropped."""
+    return [a for a in split_values(value) if a]
+
+
+def match_mailboxes(old: Sequence[str], new: Sequence[str]) -> list[int | None]:
+    """For each new address, the index of the stored mailbox it continues, or None for a new mailbox.
+
+    A mailbox is matched by its address (case-insensitively), wherever it moved. An address replaced in
+    place, where the stored address at that position is listed no more and the new one was not there
+    before, is the same mailbox renamed: it keeps its row, so its import cursor, its conversations, its
+    password and its settings stay. Both the merge of stored values and the reuse of rows use this.
+    """
+    old_keys = [a.lower() for a in old]
+    new_keys = [a.lower() for a in new]
+    index = {key: i for i, key in enumerate(old_keys)}
+    matches: list[int | None] = [index.get(key) for key in new_keys]
+    taken = {j for j in matches if j is not None}
+    for i in range(len(new_keys)):
+        if matches[i] is None and i < len(old_keys) and i not in taken and old_keys[i] not in new_keys:
+            matches[i] = i
+            taken.add(i)
+    return matches
+
+
+def _carried(values: list[str], match: int | None, secret: bool) -> str:
+    """A stored per-mailbox value for a mailbox of the new address list (see :func:`match_mailboxes`).
+
+    A new mailbox takes the last stored value (seed 003's "the last value repeats"), except a secret:
+    one mailbox's password is never another's.
+    """
+    if match is not None:
+        return values[match]
+    if secret or not values:
+        return ""
+    return values[-1]
+
+
+def _refuse_control_characters(field: str, value: str, where: str = "") -> None:
+    # CR or LF in a value that ends up in a header or a protocol command would break (or inject into)
+    # every mail sent (RFC 5322 §2.2, RFC 5321 §2.3.8); other control characters never belong there either.
+    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise InvalidSetting(field, f"must not contain control characters (found {bad!r}){where}")
+
+
+def _host(field: str, raw: str) -> str:
+    """A server's host name or IP address: not a URL, no spaces (the port has its own field)."""
+    if "://" in raw or "/" in raw:
+        raise InvalidSetting(
+            field,
+            f"{raw!r} looks like a URL: give the host name only (e.g. mail.example.com), the port in its own field",
+        )
+    if any(c.isspace() for c in raw):
+        raise InvalidSetting(field, f"{raw!r} contains spaces: give the host name only (e.g. mail.example.com)")
+    return raw
+
+
+def _check_lengths(row: Connection | Mailbox, names: dict[str, str], where: str = "") -> None:
+    """Refuse a value longer than its column, naming the field, before the database does (PostgreSQL raises)."""
+    for column in type(row).__table__.columns:
+        if not isinstance(column.type, String) or isinstance(column.type, Enum) or not column.type.length:
+            continue
+        value = getattr(row, column.key, None)
+        if isinstance(value, str) and len(value) > column.type.length:
+            field = names.get(column.key, column.key)
+            raise InvalidSetting(field, f"is {len(value)} characters long, at most {column.type.length} fit{where}")
+
+
+# Column → field name where they differ, for errors (POP3 connections say pop3_* for the incoming server).
+_MAILBOX_FIELD_NAMES = {"imap_host": "imap_server", "imap_folder": "imap_mailbox", "smtp_host": "smtp_server"}
+_POP3_FIELD_NAMES = {**_MAILBOX_FIELD_NAMES, "imap_host": "pop3_server"}
+# Mailbox fields that are free text shown in or sent with mail; a secret is checked in _secret.
+_TEXT_COLUMNS = {
+    "address": "address",
+    "email_name": "email_name",
+    "username": "username",
+    "imap_host": "imap_server",
+    "imap_folder": "imap_mailbox",
+    "smtp_host": "smtp_server",
+    "smtp_username": "smtp_username",
+    "reply_to": "reply_to",
+    "sent_folder": "sent_folder",
+    "oauth_client_id": "oauth_client_id",
+    "oauth_token_uri": "oauth_token_uri",
+}
+# Changing only these does not restart a running connection: nothing that runs reads them.
+_LABEL_FIELDS = ("name", "description")
+# The name's unique constraint (store.models NAMING): how a lost check-then-insert race shows.
+_NAME_CONSTRAINTS = ("uq_connections_name", "connections.name")
+
+
+@contextmanager
+def _name_race(name: str) -> Iterator[None]:
+    """Turn a unique-name violation into the same Conflict as :meth:`ConnectionService._ensure_unique_name`.
+
+    The check and the insert are two statements: on PostgreSQL two concurrent creates can both pass the
+    check, and the second INSERT then fails on the constraint (SQLite serialises writers instead).
+    """
+    try:
+        yield
+    except IntegrityError as error:
+        if any(constraint in str(error.orig) for constraint in _NAME_CONSTRAINTS):
+            raise Conflict(f"a connection named {name!r} already exists") from None
+        raise
 
 
 def _positional(values: list[str], count: int) -> list[str]:
@@ -331,7 +451,9 @@ def _apply_pop3_aliases(data: dict[str, Any], mode: ConnectionMode) -> dict[str,
         if mode is not ConnectionMode.POP3:
             raise InvalidSetting(alias, f"applies to mode pop3 only (this connection's mode is {mode.value})")
         if data.get(target) is not None:
-            raise InvalidSetting(alias, f"given together with {target}; use one of them")
+            if split_values(data[target]) == split_values(value):
+                continue  # both spellings, one value: what the API shows a POP3 connection as
+            raise InvalidSetting(alias, f"given together with {target} and a different value; use one of them")
         data[target] = value
     return data
 
@@ -377,14 +499,20 @@ class ConnectionService:
             status=ConnectionStatus.STOPPED,
         )
         self._apply_connection_fields(connection, data, creating=True)
-        connection.mailboxes = self._build_mailboxes(data, existing=[], connection=connection)
+        _check_lengths(connection, {})
+        connection.mailboxes = [box for box, _ in self._build_mailboxes(data, existing=[], connection=connection)]
         self._check_whole(connection)
-        session.add(connection)
-        session.flush()
+        with _name_race(connection.name):
+            session.add(connection)
+            session.flush()
         return connection
 
     def update(self, session: Session, connection_id: int, spec: ConnectionInput) -> Connection:
         connection = self.get(session, connection_id)
+        with _name_race(spec.name or connection.name):
+            return self._update(session, connection, spec)
+
+    def _update(self, session: Session, connection: Connection, spec: ConnectionInput) -> Connection:
         was_oauth = connection.oauth_enabled
         data = _apply_env(spec.model_dump(exclude_unset=True))
         if data.get("mode") is not None:
@@ -396,6 +524,7 @@ class ConnectionService:
         if data.get("description") is not None:
             connection.description = data["description"]
         self._apply_connection_fields(connection, data, creating=False)
+        _check_lengths(connection, {})
         mode_or_auth_changed = data.get("mode") is not None or data.get("oauth_enabled") is not None
         cleared = _cleared_fields(data, was_oauth, connection.oauth_enabled)
         if (
@@ -412,6 +541,13 @@ class ConnectionService:
                 # (993 ↔ 143, IMAP ↔ POP3 995/110); a port the admin chose stays.
                 defaults = set(_INCOMING_PORTS.values())
                 merged["imap_port"] = ["" if int(p) in defaults else p for p in merged["imap_port"]]
+            if data.get("address") is not None:
+                # New addresses: every mailbox keeps its own stored values, matched by address (or renamed in
+                # place), not by position; a removed mailbox's values go with it.
+                matches = match_mailboxes(merged["address"], _address_list(data["address"]))
+                for field in MAILBOX_FIELDS:
+                    stored = merged[field]
+                    merged[field] = [_carried(stored, j, field in SECRET_FIELDS) for j in matches]
             for field in MAILBOX_FIELDS:
                 if data.get(field) is not None:
                     merged[field] = data[field]
@@ -420,9 +556,11 @@ class ConnectionService:
             new_boxes = self._build_mailboxes(merged, existing=list(connection.mailboxes), connection=connection)
             self._replace_mailboxes(session, connection, new_boxes)
         self._check_whole(connection)
-        # Running workers compare revisions and restart with the new settings (seed 003: changed
-        # credentials take effect on restart; we restart for the admin).
-        connection.revision += 1
+        if any(field not in _LABEL_FIELDS for field in data):
+            # Running workers compare revisions and restart with the new settings (seed 003: changed
+            # credentials take effect on restart; we restart for the admin). A new name or description
+            # changes nothing that runs (the supervisor and runners read only the revision), so no restart.
+            connection.revision += 1
         connection.updated_at = utcnow()
         session.flush()
         return connection
@@ -431,8 +569,29 @@ class ConnectionService:
         connection = self.get(session, connection_id)
         if confirm_name is not None and confirm_name != connection.name:
             raise Conflict(f"confirmation {confirm_name!r} does not match the connection name {connection.name!r}")
+        self._fail_queued(session, connection)
         session.delete(connection)
         session.flush()
+
+    def _fail_queued(self, session: Session, connection: Connection) -> None:
+        """Replies still queued can never go out once their connection is gone: say so, on the row and to the agent.
+
+        Rows being sent (claimed) are left to the worker sending them. The failure is recorded as the outbox
+        records one (jobs.outbox ``_settle``): the row's status and error, mirrored on the agent's message.
+        """
+        reason = f"connection {connection.name} was deleted before it was sent"
+        rows = session.scalars(
+            select(Outbox).where(Outbox.connection_id == connection.id, Outbox.status == OutboxStatus.QUEUED)
+        ).all()
+        for row in rows:
+            row.status = OutboxStatus.FAILED
+            row.last_error = reason
+            row.claimed_by = None
+            row.claimed_until = None
+            message = session.get(Message, row.message_pk) if row.message_pk else None
+            if message is not None:
+                message.delivery_status = OutboxStatus.FAILED.value
+                message.delivery_detail = reason
 
     def start(self, session: Session, connection: Connection) -> None:
         """Ask the workers to (re)start it: a new revision makes the owner start over with what is stored now."""
@@ -695,12 +854,19 @@ class ConnectionService:
             "oauth_token_uri": [b.oauth_token_uri for b in boxes],
         }
 
-    def _build_mailboxes(self, data: dict[str, Any], existing: list[Mailbox], connection: Connection) -> list[Mailbox]:
+    def _build_mailboxes(
+        self, data: dict[str, Any], existing: list[Mailbox], connection: Connection
+    ) -> list[tuple[Mailbox, Mailbox | None]]:
+        """The mailboxes the settings describe, each with the stored mailbox it continues (None: a new one).
+
+        The returned mailboxes are not in the session; :meth:`_replace_mailboxes` copies them onto the stored
+        rows they continue, so that a kept or renamed mailbox keeps its row.
+        """
         mode = connection.mode
         reads_mailbox = mode in _READING_MODES
         protocol = "pop3" if mode is ConnectionMode.POP3 else "imap"
         server_field = "pop3_server" if mode is ConnectionMode.POP3 else "imap_server"
-        addresses = [a for a in split_values(data.get("address")) if a]
+        addresses = _address_list(data.get("address"))
         if not addresses:
             raise InvalidSetting("address", "is required")
         count = len(addresses)
@@ -718,11 +884,12 @@ class ConnectionService:
                 # A refresh token is one account's grant (seed 003: one per mailbox); it never repeats.
                 raise InvalidSetting(field, f"needs one refresh token per mailbox: {len(values)} for {count}")
             columns[field] = _positional(values, count)
-        by_address = {b.address.lower(): b for b in existing}
-        boxes: list[Mailbox] = []
+        matches = match_mailboxes([b.address for b in existing], addresses)
+        boxes: list[tuple[Mailbox, Mailbox | None]] = []
         for i in range(count):
             address = _address("address", columns["address"][i])
-            old = by_address.get(address.lower())
+            match = matches[i]
+            old = existing[match] if match is not None else None
             box = Mailbox(position=i, address=address)
             if old is not None:
                 # Keep the import cursor and the access token of a mailbox that stays.
@@ -731,7 +898,7 @@ class ConnectionService:
                 box.oauth_access_expires_at = old.oauth_access_expires_at
             box.email_name = columns["email_name"][i]
             box.username = columns["username"][i]
-            box.imap_host = columns["imap_server"][i]
+            box.imap_host = _host(server_field, columns["imap_server"][i])
             encryption = _encryption(
                 f"{protocol}_encryption",
                 columns["imap_encryption"][i],
@@ -745,7 +912,7 @@ class ConnectionService:
             box.imap_port = _port(f"{protocol}_port", columns["imap_port"][i], default_port)
             box.imap_folder = columns["imap_mailbox"][i] or "INBOX"
             box.validate_certificate = _bool("validate_certificate", columns["validate_certificate"][i], True)
-            box.smtp_host = columns["smtp_server"][i]
+            box.smtp_host = _host("smtp_server", columns["smtp_server"][i])
             box.smtp_port = _port("smtp_port", columns["smtp_port"][i], DEFAULT_SMTP_PORT)
             box.smtp_encryption = _encryption(
                 "smtp_encryption",
@@ -756,7 +923,8 @@ class ConnectionService:
                 protocol="smtp",
             )
             box.smtp_username = columns["smtp_username"][i]
-            content_type = columns["message_content_type"][i] or "text/plain"
+            # Media types are case-insensitive (RFC 2045 §5.1): "Text/HTML" is text/html.
+            content_type = (columns["message_content_type"][i] or "text/plain").lower()
             if content_type not in CONTENT_TYPES:
                 raise InvalidSetting("message_content_type", f"{content_type!r}: use text/plain or text/html")
             box.message_content_type = content_type
@@ -766,22 +934,31 @@ class ConnectionService:
             box.oauth_token_uri = columns["oauth_token_uri"][i]
             if box.oauth_token_uri and not box.oauth_token_uri.startswith(("https://", "http://")):
                 raise InvalidSetting("oauth_token_uri", f"{box.oauth_token_uri!r} is not an http(s) URL")
+            where = f" (mailbox {address})"
+            for column, field in _TEXT_COLUMNS.items():
+                name = server_field if column == "imap_host" else field
+                _refuse_control_characters(name, getattr(box, column), where)
+            _check_lengths(box, _POP3_FIELD_NAMES if mode is ConnectionMode.POP3 else _MAILBOX_FIELD_NAMES, where)
             if reads_mailbox and not box.imap_host:
                 raise InvalidSetting(server_field, f"is required (mailbox {address})")
             if connection.outbound is OutboundKind.SMTP and not box.smtp_host:
                 raise InvalidSetting("smtp_server", f"is required (mailbox {address})")
-            box.password_enc = self._secret(columns["password"][i], old.password_enc if old else "")
-            box.smtp_password_enc = self._secret(columns["smtp_password"][i], old.smtp_password_enc if old else "")
-            box.oauth_client_secret_enc = self._secret(
-                columns["oauth_client_secret"][i], old.oauth_client_secret_enc if old else ""
+            box.password_enc = self._secret("password", columns["password"][i], old.password_enc if old else "")
+            box.smtp_password_enc = self._secret(
+                "smtp_password", columns["smtp_password"][i], old.smtp_password_enc if old else ""
             )
-            refresh = self._secret(columns["oauth_refresh_token"][i], old.oauth_refresh_token_enc if old else "")
+            box.oauth_client_secret_enc = self._secret(
+                "oauth_client_secret", columns["oauth_client_secret"][i], old.oauth_client_secret_enc if old else ""
+            )
+            refresh = self._secret(
+                "oauth_refresh_token", columns["oauth_refresh_token"][i], old.oauth_refresh_token_enc if old else ""
+            )
             if old is not None and refresh != old.oauth_refresh_token_enc:
                 # A new refresh token (a new grant): the cached access token belongs to the old one.
                 box.oauth_access_token_enc, box.oauth_access_expires_at = "", None
             box.oauth_refresh_token_enc = refresh
             self._check_credentials(connection, box, reads_mailbox)
-            boxes.append(box)
+            boxes.append((box, old))
         return boxes
 
     def _check_credentials(self, connection: Connection, box: Mailbox, reads_mailbox: bool) -> None:
@@ -808,25 +985,32 @@ class ConnectionService:
         if reads_mailbox and not box.password_enc:
             raise InvalidSetting("password", f"is required unless oauth_enabled is on (mailbox {box.address})")
 
-    def _secret(self, given: str, stored: str) -> str:
+    def _secret(self, field: str, given: str, stored: str) -> str:
         # The masked value (or nothing) keeps what is stored: the API never shows secrets back.
         if given == _CLEARED:
             return ""
         if given in ("", MASK):
             return stored
+        if any(c in given for c in "\r\n\x00"):
+            # No sign-in can carry them: an IMAP quoted string (RFC 3501 §4.3) excludes CR and LF, and NUL
+            # separates the parts of SASL PLAIN (RFC 4616 §2). A pasted line break is the usual cause.
+            raise InvalidSetting(field, "must not contain line breaks or NUL characters")
         return self.secrets.encrypt(given)
 
-    def _replace_mailboxes(self, session: Session, connection: Connection, boxes: list[Mailbox]) -> None:
-        by_address = {b.address.lower(): b for b in connection.mailboxes}
+    def _replace_mailboxes(
+        self, session: Session, connection: Connection, boxes: list[tuple[Mailbox, Mailbox | None]]
+    ) -> None:
         keep: list[Mailbox] = []
-        for new in boxes:
-            old = by_address.pop(new.address.lower(), None)
-            target = old if old is not None else new
+        for new, old in boxes:
             if old is not None:
+                # The same row (kept, moved or renamed): its id, import cursor and conversations stay.
                 for column in _MAILBOX_COLUMNS:
                     setattr(old, column, getattr(new, column))
-            keep.append(target)
-        for gone in by_address.values():
+                keep.append(old)
+            else:
+                keep.append(new)
+        kept = {id(box) for box in keep}
+        for gone in [b for b in connection.mailboxes if id(b) not in kept]:
             connection.mailboxes.remove(gone)
         session.flush()
         # Positions are unique per connection: park them out of the way before renumbering.

@@ -129,7 +129,13 @@ class ConversationService:
         conversation = self.get(session, conversation_id)
         mailbox = session.get(Mailbox, conversation.mailbox_id) if conversation.mailbox_id else None
         if mailbox is None:
-            raise Conflict(f"conversation {conversation_id} has no mailbox to answer from (its connection was deleted)")
+            # The connection is kept (SET NULL only when it is deleted) when just the mailbox was removed from it.
+            gone = (
+                "its mailbox was removed from its connection"
+                if conversation.connection_id
+                else "its connection was deleted"
+            )
+            raise Conflict(f"conversation {conversation_id} has no mailbox to answer from ({gone})")
         connection = mailbox.connection
         messages = conversation.messages
         last_in = next((m for m in reversed(messages) if m.direction == Direction.IN), None)

@@ -240,21 +240,32 @@ def _fill(signature: str, mail: OutgoingMail, html: bool) -> str:
     return _PLACEHOLDER.sub(value, signature)
 
 
+# A signature that brings its own separator line: "-- " (RFC 3676 §4.3), or "--" as many editors save
+# it without the trailing space; leading blank lines and a non-breaking space (HTML's &nbsp;) allowed.
+_OWN_SEPARATOR = re.compile(r"\A(?:[ \t\u00a0]*\r?\n)*--[ \t\u00a0]*(?:\r?\n|\Z)")
+
+
 def _bodies(mail: OutgoingMail) -> tuple[str, str | None]:
     text = mail.text or ""
     html = mail.html
     if mail.signature:
         sig_is_html = bool(_LOOKS_HTML.search(mail.signature))
         sig_text = _fill(html_to_text(mail.signature) if sig_is_html else mail.signature, mail, html=False)
-        # "-- " on its own line separates a signature (RFC 3676 §4.3); readers fold it away.
+        # "-- " on its own line separates a signature (RFC 3676 §4.3); readers fold it away. A signature
+        # that starts with one (the README's example does) gets ours instead of a second one.
+        own = _OWN_SEPARATOR.match(sig_text)
+        if own is not None:
+            sig_text = sig_text[own.end() :]
         text = f"{text.rstrip()}\n\n-- \n{sig_text}" if text.strip() else f"-- \n{sig_text}"
         if html is not None:
-            sig_html = (
-                _fill(mail.signature, mail, html=True)
-                if sig_is_html
-                else escape(_fill(mail.signature, mail, html=False)).replace("\n", "<br>\n")
-            )
-            block = f'<div class="postroom-signature">-- <br>\n{sig_html}</div>'
+            if sig_is_html:
+                sig_html = _fill(mail.signature, mail, html=True)
+                # An HTML signature is kept as written, its own "-- " line included.
+                separator = "" if own is not None else "-- <br>\n"
+            else:
+                sig_html = escape(sig_text).replace("\n", "<br>\n")
+                separator = "-- <br>\n"
+            block = f'<div class="postroom-signature">{separator}{sig_html}</div>'
             if re.search(r"</body\s*>", html, re.IGNORECASE):
                 html = re.sub(r"(</body\s*>)", lambda m: block + m.group(1), html, count=1, flags=re.IGNORECASE)
             else:

@@ -5,6 +5,12 @@ Workers on any number of machines can run side by side: claims are rows with an 
 A stage that raises quarantines the message with its reason; :meth:`PipelineRunner.replay` runs
 quarantined messages again.
 
+A worker that dies mid-batch (``kill -9``, out of memory, power) leaves its claims behind; every
+running runner looks for expired claims a few times per claim length and puts those messages back in
+the queue, so nothing stays ``processing``. ``attempts`` counts claims: a mail whose claim expired
+``max_claims`` times is the likely reason its workers died, and is quarantined with that reason
+instead of taking the next worker down with it.
+
 On PostgreSQL the stages serialise work on shared keys (a Message-ID, a contact address, a
 customer's thread on a mailbox) with advisory locks. Taken message by message, two workers' batches
 would take them in different orders and deadlock; so a batch's mail is parsed before its
@@ -20,6 +26,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +57,13 @@ def _default_parse_processes() -> int:
 @dataclass(frozen=True, slots=True)
 class RunnerLimits:
     claim_batch: int = 64  # raw messages claimed per transaction
-    claim_seconds: float = 300.0  # a claim older than this belongs to a dead worker and is released
+    # A claim not settled after this belongs to a worker that died, and is released (looked for every
+    # quarter of it). A batch takes about a second; the margin covers huge mails on a loaded machine,
+    # and a batch that still overruns it is at worst processed twice (the dedupe stage keeps one).
+    claim_seconds: float = 120.0
+    # A mail claimed this many times whose last claim expired unsettled is quarantined rather than
+    # released again: it is what keeps killing its workers (a parser blowing up the memory, say).
+    max_claims: int = 3
     poll_seconds: float = 1.0  # look for work stored by other processes this often
     # Processes that parse ahead of the transaction (pipeline/pool.py); 0 parses in the worker thread.
     parse_processes: int = field(default_factory=_default_parse_processes)
@@ -82,6 +95,8 @@ class PipelineRunner:
         self._pending_wakeups = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._release_lock = threading.Lock()
+        self._next_release = 0.0  # time.monotonic() when the loop next looks for expired claims
         # Transactions given up on because of a lock conflict with another worker (a deadlock, a
         # serialisation failure) and done again: with ordered locking this stays at 0.
         self.conflict_retries = 0
@@ -95,6 +110,7 @@ class PipelineRunner:
     def start(self) -> None:
         self._stop.clear()
         self.release_expired_claims()
+        self._next_release = time.monotonic() + self.limits.claim_seconds / 4
         for i in range(self.workers):
             thread = threading.Thread(target=self._loop, name=f"pipeline-{i}", daemon=True)
             thread.start()
@@ -118,6 +134,7 @@ class PipelineRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._release_if_due()
             try:
                 claimed = self.claim(self.limits.claim_batch)
             except Exception:
@@ -131,6 +148,20 @@ class PipelineRunner:
                 if self._pending_wakeups == 0 and not self._stop.is_set():
                     self._wake.wait(self.limits.poll_seconds)
                 self._pending_wakeups = 0
+
+    def _release_if_due(self) -> None:
+        """Release expired claims every quarter claim length: mail a dead worker (of this or another
+        process) had claimed comes back while the service runs, not only at the next start. One
+        thread of the runner does it; an UPDATE on the few ``processing`` rows is cheap."""
+        with self._release_lock:
+            now = time.monotonic()
+            if now < self._next_release:
+                return
+            self._next_release = now + self.limits.claim_seconds / 4
+        try:
+            self.release_expired_claims()
+        except Exception:
+            log.exception("pipeline.release_expired_claims_failed")
 
     # -- claims --------------------------------------------------------------------------------
 
@@ -158,6 +189,7 @@ class PipelineRunner:
                     .where(RawMessage.id.in_(ids))
                     .values(
                         status=RawStatus.PROCESSING,
+                        attempts=RawMessage.attempts + 1,
                         claimed_by=self.worker_id,
                         claimed_until=utcnow() + timedelta(seconds=self.limits.claim_seconds),
                     )
@@ -165,14 +197,46 @@ class PipelineRunner:
         return ids
 
     def release_expired_claims(self) -> int:
-        """Give back messages claimed by workers that died mid-way, so that another worker finishes them."""
+        """Give back messages claimed by workers that died mid-way, so that another worker finishes them.
+
+        Those already claimed ``max_claims`` times are quarantined instead, with the reason; returns
+        how many went back to ``pending``. Safe beside other workers doing the same: on PostgreSQL a
+        row another transaction released is no longer ``processing`` when the UPDATE re-reads it.
+        """
+        now = utcnow()
+        expired = (RawMessage.status == RawStatus.PROCESSING, RawMessage.claimed_until < now)
         with self.db.write() as session:
-            result = session.execute(
-                update(RawMessage)
-                .where(RawMessage.status == RawStatus.PROCESSING, RawMessage.claimed_until < utcnow())
-                .values(status=RawStatus.PENDING, claimed_by=None, claimed_until=None)
+            query = (
+                select(RawMessage.id, RawMessage.attempts, RawMessage.claimed_by)
+                .where(*expired, RawMessage.attempts >= self.limits.max_claims)
+                .order_by(RawMessage.id)
             )
-        return int(getattr(result, "rowcount", 0) or 0)
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            for raw_id, attempts, owner in session.execute(query).all():
+                reason = (
+                    f"pipeline: claimed {attempts} times and never finished (the last claim, by worker {owner}, "
+                    "expired: the worker stopped or crashed while processing it); replay to try again"
+                )
+                log.warning("pipeline.quarantined_after_expired_claims", raw_id=raw_id, reason=reason)
+                session.execute(
+                    update(RawMessage)
+                    .where(RawMessage.id == raw_id, *expired)
+                    .values(
+                        status=RawStatus.QUARANTINED,
+                        error=reason,
+                        claimed_by=None,
+                        claimed_until=None,
+                        processed_at=now,
+                    )
+                )
+            result = session.execute(
+                update(RawMessage).where(*expired).values(status=RawStatus.PENDING, claimed_by=None, claimed_until=None)
+            )
+        released = int(getattr(result, "rowcount", 0) or 0)
+        if released:
+            log.warning("pipeline.expired_claims_released", count=released)
+        return released
 
     # -- processing ----------------------------------------------------------------------------
 
@@ -374,9 +438,9 @@ class PipelineRunner:
 
     @staticmethod
     def _settle(raw: RawMessage, outcome: RawStatus, reason: str) -> None:
+        # No ``attempts += 1``: the claim counted the attempt.
         raw.status = outcome
         raw.error = reason
-        raw.attempts += 1
         raw.claimed_by = None
         raw.claimed_until = None
         raw.processed_at = utcnow()
@@ -386,7 +450,13 @@ class PipelineRunner:
             session.execute(
                 update(RawMessage)
                 .where(RawMessage.id == raw_id, RawMessage.status == RawStatus.PROCESSING)
-                .values(status=RawStatus.PENDING, claimed_by=None, claimed_until=None)
+                # A lock conflict says nothing about the mail: its claim does not count as an attempt.
+                .values(
+                    status=RawStatus.PENDING,
+                    attempts=RawMessage.attempts - 1,
+                    claimed_by=None,
+                    claimed_until=None,
+                )
             )
 
     def _quarantine(self, raw_id: int, stage_name: str, exc: BaseException | None) -> None:
@@ -425,14 +495,14 @@ class _Loaded:
     prepared: dict[int, Prepared] = field(default_factory=dict)
 
 
-# How a processed raw message is left: its outcome, the reason, and the message it became.
+# How a processed raw message is left: its outcome, the reason, and the message it became (``attempts``
+# was counted by the claim).
 _SETTLE = (
     update(RawMessage)
     .where(RawMessage.id == bindparam("raw_id"))
     .values(
         status=bindparam("status"),
         error=bindparam("error"),
-        attempts=RawMessage.attempts + 1,
         claimed_by=None,
         claimed_until=None,
         processed_at=bindparam("now"),

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
 
 from postroom.store.db import Database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+log = structlog.get_logger(__name__)
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's INFO lines ("Context impl SQLiteImpl.", "Will assume non-transactional DDL.") would
+    reach stderr on every CLI command; only its warnings get through while we call it. Only the
+    "alembic" logger changes, and only for the call: the rest of the logging setup is left alone,
+    and what a migration did is logged by :func:`upgrade` itself."""
+    logger = logging.getLogger("alembic")
+    previous = logger.level
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def alembic_config(url: str) -> Config:
@@ -23,9 +45,13 @@ def alembic_config(url: str) -> Config:
 def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to run when it is already there."""
     config = alembic_config(db.url)
-    with db.engine.begin() as connection:
+    before = current_revision(db)
+    with _quiet_alembic(), db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    after = current_revision(db)
+    if after != before:
+        log.info("store.migrated", from_revision=before, to_revision=after)
 
 
 def head_revision() -> str:
@@ -40,5 +66,5 @@ def head_revision() -> str:
 def current_revision(db: Database) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with db.engine.connect() as connection:
+    with _quiet_alembic(), db.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

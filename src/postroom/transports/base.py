@@ -15,7 +15,7 @@ class SmtpAccount:
     address: str
     host: str
     port: int = 587
-    # "auto" picks by port: 465 implicit TLS (RFC 8314), 587 STARTTLS (RFC 3207), anything else none.
+    # "auto" picks by port: 465 implicit TLS (RFC 8314), 25 none, any other port STARTTLS (RFC 3207).
     encryption: SmtpEncryption = "auto"
     validate_certificate: bool = True
     username: str = ""

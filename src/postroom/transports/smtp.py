@@ -59,16 +59,23 @@ _ENHANCED: Final = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)\s*")
 
 
 def encryption_for(account: SmtpAccount) -> Encryption:
-    """The encryption to use: the account's, or by port when it says "auto"."""
+    """The encryption to use: the account's, or by port when it says "auto".
+
+    "auto" is implicit TLS on 465, none on 25 (server-to-server relay, where STARTTLS is optional),
+    and STARTTLS on every other port: 587 and the alternative submission ports (2525, 8025, …) are
+    submission, which must not send the password in plain text, and a server that does not offer
+    STARTTLS fails the sign-in with a TLS error rather than being sent the password unprotected.
+    """
     if account.encryption != "auto":
         return account.encryption
     if account.port == 465:
         # RFC 8314 §3.3: message submission over implicit TLS.
         return "ssl"
-    if account.port == 587:
-        # RFC 6409 submission, upgraded with STARTTLS (RFC 3207).
-        return "starttls"
-    return "none"
+    if account.port == 25:
+        # RFC 5321 relay; a helpdesk that really relays on 25 says "starttls" when it wants it.
+        return "none"
+    # RFC 6409 submission (587 and any other port), upgraded with STARTTLS (RFC 3207).
+    return "starttls"
 
 
 def parse_reply(code: int, message: str) -> SmtpReply:
