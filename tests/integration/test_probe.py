@@ -474,6 +474,8 @@ def test_send_to_sends_a_test_mail_from_every_mailbox_through_smtp(
         imap_port=None,
         email_name="Acme Support",
         reply_to="help@acme.example",
+        smtp_signature="Kind regards,\n{{ sender_name }} <{{ sender_email }}>",
+        message_content_type="text/html",
     )
     connection_id = create(sqlite_db, secrets, body)
 
@@ -493,6 +495,12 @@ def test_send_to_sends_a_test_mail_from_every_mailbox_through_smtp(
     assert sent["Reply-To"] == "help@acme.example"
     assert sent["Auto-Submitted"] == "auto-generated"
     assert sent[PROBE_HEADER] in detail
+    # What a customer would get: the connection's signature, filled in, and its HTML alternative.
+    plain = sent.get_body(("plain",))
+    html = sent.get_body(("html",))
+    assert plain is not None and html is not None
+    assert f"Kind regards,\nAcme Support <{address}>" in plain.get_content().replace("\r\n", "\n")
+    assert "Kind regards" in html.get_content()
     with sqlite_db.read() as session:
         line = session.scalars(select(ConnectionLog).where(ConnectionLog.connection_id == connection_id)).one()
     assert line.message.startswith("connection test with a test mail to ann@customer.example: all 5 checks passed")
@@ -556,6 +564,33 @@ def test_pop3_is_probed_through_tls_and_sign_in(
     signin = step(failed, dovecot_user.address, "incoming", "signin")
     assert not signin.ok
     assert signin.error == "AuthenticationError"
+
+
+def test_a_pop3_roundtrip_finds_the_probe_in_the_maildrop_and_deletes_only_it(
+    db: Database,
+    secrets: SecretBox,
+    dovecot: DovecotServer,
+    dovecot_user: MailUser,
+    make_smtp_server: Callable[..., SmtpTestServer],
+) -> None:
+    smtp = make_smtp_server("starttls", auth_required=True, handler=RelayToDovecot(dovecot, dovecot_user))
+    kept = dovecot.append(dovecot_user, make_mail("A customer's mail", sender="a@customer.example"))
+    body = connection_body(dovecot, dovecot_user, smtp, mode="pop3", imap_port=dovecot.ports.pop3s)
+    connection_id = create(db, secrets, body)
+
+    report = probe_connection(db, secrets, connection_id, roundtrip=True, timeout=5)
+
+    assert report.ok, report.to_json()
+    address = dovecot_user.address
+    assert [(s.protocol, s.name) for s in report.steps if s.part == "roundtrip"] == [
+        ("SMTP", "send"),
+        ("POP3", "arrival"),
+        ("POP3", "cleanup"),
+    ]
+    assert "s after it was sent: message 2" in step(report, address, "roundtrip", "arrival").detail
+    assert step(report, address, "roundtrip", "cleanup").detail == "deleted message 2 (DELE, QUIT)"
+    # The maildrop is as it was: the customer's mail untouched, the probe gone.
+    assert dovecot.flags(dovecot_user) == {kept: frozenset()}
 
 
 def test_every_mailbox_of_a_connection_is_probed(

@@ -1,11 +1,15 @@
-"""Stored mailboxes → the protocol accounts sources and transports take (secrets decrypted here only)."""
+"""Stored mailboxes → the protocol accounts sources and transports take (secrets decrypted here only),
+and the identity mail from a mailbox is written with (:func:`mailbox_mail`).
+"""
 
 from __future__ import annotations
 
+import html as html_lib
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from postroom.channels.oauth_tokens import token_manager
+from postroom.mail.model import Address, OutgoingMail
 from postroom.sources.base import ImapAccount, ImapEncryption
 from postroom.sources.imap import ImapAuthenticator, password_login
 from postroom.sources.oauth import TokenManager, imap_xoauth2, pop3_xoauth2, smtp_xoauth2
@@ -17,6 +21,43 @@ from postroom.store.secretbox import SecretBox
 from postroom.transports.base import SmtpAccount, SmtpEncryption
 from postroom.transports.sendgrid import DEFAULT_API_URL, SendgridAccount
 from postroom.transports.smtp import SmtpAuthenticator, password_auth
+
+
+def text_to_html(text: str) -> str:
+    """A plain-text message as simple HTML: escaped, paragraphs and line breaks kept."""
+    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n")]
+    return "".join(f"<p>{html_lib.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p.strip() or p)
+
+
+def mailbox_mail(
+    connection: Connection,
+    mailbox: Mailbox,
+    *,
+    to: tuple[Address, ...],
+    subject: str,
+    text: str,
+    signer: str = "",
+    **more: Any,
+) -> OutgoingMail:
+    """Mail written from ``mailbox`` as its settings say: From and its name, Reply-To, the content type
+    (``text/html`` adds an HTML alternative) and the connection's signature with its placeholders.
+
+    Replies, new conversations and the "Test connection" test mail all start here, so a test mail looks
+    like what customers receive. ``signer`` fills ``{{ sender_name }}`` (else the mailbox's name);
+    ``more`` passes the other :class:`OutgoingMail` fields (threading, reply token, headers).
+    """
+    return OutgoingMail(
+        from_=Address(mailbox.address, mailbox.email_name),
+        to=to,
+        reply_to=(Address(mailbox.reply_to),) if mailbox.reply_to else (),
+        subject=subject,
+        text=text,
+        html=text_to_html(text) if mailbox.message_content_type == "text/html" else None,
+        signature=connection.smtp_signature or None,
+        sender_name=signer or mailbox.email_name,
+        sender_email=mailbox.address,
+        **more,
+    )
 
 
 def imap_account(connection: Connection, mailbox: Mailbox, secrets: SecretBox) -> ImapAccount:

@@ -8,8 +8,8 @@ one step at a time, and says for every step whether it passed, how long it took 
   mailbox changes). Forwarding and webhook connections have no incoming server: "not applicable".
 - outgoing, by the connection's outbound kind: DNS, TCP, TLS and sign-in of the SMTP server.
 - with ``roundtrip``: a probe mail sent from the mailbox to itself the way replies go out, waited for in
-  the folder (IMAP SEARCH on its ``X-Postroom-Probe`` header) and deleted again; for forwarding and
-  webhook connections waited for in the raw store, where the provider pushes it.
+  the folder (IMAP SEARCH on its ``X-Postroom-Probe`` header) or the POP3 maildrop and deleted again;
+  for forwarding and webhook connections waited for in the raw store, where the provider pushes it.
 - with ``send_to``: a test mail from each mailbox to an address the admin names, through the connection's
   outbound way (SMTP or SendGrid) — "Test SMTP" of seed 001: what a customer will receive.
 
@@ -50,6 +50,7 @@ from postroom.channels.accounts import (
     MailboxAuth,
     imap_account,
     mailbox_auth,
+    mailbox_mail,
     pop3_account,
     sendgrid_account,
     smtp_account,
@@ -97,6 +98,7 @@ __all__ = [
     "imap_roundtrip",
     "parse_test_recipient",
     "pop3_incoming",
+    "pop3_roundtrip",
     "probe_connection",
     "pushed_roundtrip",
     "send_test_mail",
@@ -641,6 +643,110 @@ def sendgrid_outgoing(target: ProbeTarget, steps: StepRecorder) -> None:
     steps.run("signin", sign_in)
 
 
+def pop3_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
+    """Send a probe mail to the mailbox itself, wait for it in the maildrop, then delete it (DELE, QUIT).
+
+    A POP3 server shows new mail only to a new session (RFC 1939 §8: the maildrop is fixed at sign-in), so
+    the arrival step signs in again at growing intervals. Only messages that were not in the maildrop
+    before the send are read (by UIDL, else by number), so a large mailbox is not downloaded. A running
+    connection may import the probe first (and, with ``delete_after_import``, remove it): finding it in
+    the raw store proves the arrival just as well.
+    """
+    token = _random.token_hex(8)
+    account = replace(pop3_account(target.connection, target.mailbox, target.secrets), timeout=target.timeout)
+    marker = f"{PROBE_HEADER}: {token}".encode()
+    mail = _roundtrip_mail(
+        target,
+        token,
+        "it checks that mail sent from this\naddress arrives in its mailbox. It is deleted as soon as it has arrived.",
+    )
+    before: list[set[str] | int] = []
+    sent: list[tuple[float, datetime]] = []
+    found: list[tuple[Pop3Session, int]] = []
+
+    def known_messages() -> set[str] | int:
+        session = Pop3Session.open(account, target.auth.pop3)
+        try:
+            uidls = session.uidls()
+            return set(uidls.values()) if uidls is not None else session.maildrop.count
+        finally:
+            session.quit()
+
+    def send() -> str:
+        before.append(known_messages())
+        since = utcnow() - timedelta(seconds=1)
+        where, result = _send(target, mail)
+        sent.append((time.monotonic(), since))
+        return f"{where} accepted it: {result.reply}; {PROBE_HEADER}: {token}"
+
+    def look(checked: set[str]) -> str | None:
+        session = Pop3Session.open(account, target.auth.pop3)
+        kept = False
+        try:
+            uidls = session.uidls()
+            known = before[0]
+            if uidls is not None and isinstance(known, set):
+                new = [(n, uid) for n, uid in sorted(uidls.items()) if uid not in known and uid not in checked]
+            else:
+                first = known + 1 if isinstance(known, int) else 1
+                new = [(n, str(n)) for n in range(first, session.maildrop.count + 1) if str(n) not in checked]
+            for number, uid in new:
+                checked.add(uid)
+                head = session.retrieve(number).split(b"\r\n\r\n", 1)[0]
+                if marker in head:
+                    found.append((session, number))
+                    kept = True
+                    return f"message {number}"
+        finally:
+            if not kept:
+                session.quit()
+        return None
+
+    def arrival() -> str:
+        sent_clock, since = sent[0]
+        deadline = sent_clock + target.timeout
+        checked: set[str] = set()
+        interval = _POLL_FIRST
+        while True:
+            where = look(checked)
+            if where is None and target.db is not None:
+                raw_id = _find_pushed(target.db, target.connection.id, since, mail.message_id, marker, set())
+                if raw_id is not None:
+                    where = f"the running connection had already imported it (raw message {raw_id})"
+            if where is not None:
+                return f"arrived {time.monotonic() - sent_clock:.2f} s after it was sent: {where}"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _StepFailed(
+                    "NotArrived",
+                    f"the probe mail ({PROBE_HEADER}: {token}) did not arrive in the maildrop within"
+                    f" {target.timeout:g} s: mail to {target.mailbox.address} may be delivered elsewhere, filtered or"
+                    " delayed; if it comes later, Postroom ignores it as its own",
+                )
+            time.sleep(min(interval, remaining))
+            interval = min(interval * 2, _POLL_MAX)
+
+    def cleanup() -> str:
+        if not found:
+            return "nothing to delete: the running connection took it from the server"
+        session, number = found.pop()
+        try:
+            session.delete([number])
+        except BaseException:
+            session.close()
+            raise
+        session.quit()  # the server removes what DELE marked only at QUIT (RFC 1939 §6)
+        return f"deleted message {number} (DELE, QUIT)"
+
+    try:
+        steps.run("send", send, protocol=_outbound_label(target))
+        steps.run("arrival", arrival)
+        steps.run("cleanup", cleanup)
+    finally:
+        for session, _ in found:
+            session.close()
+
+
 def pushed_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
     """Send a probe mail to the support address and wait for it to be pushed back to Postroom.
 
@@ -763,14 +869,15 @@ def send_test_mail(target: ProbeTarget) -> str:
     mailbox = target.mailbox
     token = _random.token_hex(8)
     mail = compose(
-        OutgoingMail(
-            from_=Address(mailbox.address, mailbox.email_name),
+        mailbox_mail(
+            target.connection,
+            mailbox,
             to=(target.send_to,),
-            reply_to=(Address(mailbox.reply_to),) if mailbox.reply_to else (),
             subject=f"Postroom test message from {mailbox.address}",
             text=(
                 f"Postroom sent this message to test sending from {mailbox.address} (connection"
-                f" {target.connection.name!r}).\nIf it reached you, replies to customers will go out the same way.\n"
+                f" {target.connection.name!r}).\nIf it reached you, replies to customers will go out the same way,"
+                " with the same name, signature and format.\n"
             ),
             # RFC 3834 §5: a test mail is machine-made; no auto-responder should answer it.
             auto_submitted=True,
@@ -798,6 +905,7 @@ OUTGOING_PROBES: dict[OutboundKind, tuple[str, PartProbe]] = {
 # A roundtrip needs to see the mailbox's folder; the outbound side is SMTP (see _roundtrip_applies).
 ROUNDTRIP_PROBES: dict[ConnectionMode, tuple[str, PartProbe]] = {
     ConnectionMode.IMAP: ("IMAP", imap_roundtrip),
+    ConnectionMode.POP3: ("POP3", pop3_roundtrip),
     # The probe is sent to the support address and looked for where the provider pushes it.
     ConnectionMode.FORWARDING: ("SMTP", pushed_roundtrip),
     ConnectionMode.WEBHOOK: ("webhook", pushed_roundtrip),
@@ -913,8 +1021,7 @@ def _probe_mailbox(target: ProbeTarget, into: list[ProbeStep], scrub: Callable[[
     probe = ROUNDTRIP_PROBES.get(connection.mode)
     steps = StepRecorder(into, address, "roundtrip", probe[0] if probe else "", scrub)
     if probe is None or outgoing is None:
-        # POP3: seeing the probe arrive would mean taking it from the server, which a test must not do.
-        steps.skip("roundtrip", f"not applicable: Postroom cannot watch a {connection.mode.value} mailbox for it")
+        steps.skip("roundtrip", f"not applicable: no roundtrip for mode {connection.mode.value}")
     elif incoming_steps.failed or outgoing_steps.failed:
         steps.skip("roundtrip", "not run: the incoming or outgoing checks failed")
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html as html_lib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,10 +12,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
+from postroom.channels.accounts import mailbox_mail
 from postroom.errors import Conflict, InvalidSetting, NotFound
 from postroom.mail.addresses import parse_address_list
 from postroom.mail.compose import compose, reply_subject
-from postroom.mail.model import Address, OutgoingMail
+from postroom.mail.model import Address
 from postroom.mail.threading import make_reply_token
 from postroom.pipeline.context import Event
 from postroom.store.models import (
@@ -43,12 +43,6 @@ class ConversationFilter:
     contact: str | None = None  # an email address, or a contact id as a string
     limit: int = 50
     offset: int = 0
-
-
-def text_to_html(text: str) -> str:
-    """A plain-text reply as simple HTML: escaped, paragraphs and line breaks kept."""
-    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n")]
-    return "".join(f"<p>{html_lib.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p.strip() or p)
 
 
 def response_delay(connection: Connection) -> float:
@@ -284,23 +278,19 @@ class ConversationService:
     ) -> tuple[Message, list[Event]]:
         connection = mailbox.connection
         references: tuple[str, ...] = tuple(parent.references or ()) if parent is not None else ()
-        sender = Address(mailbox.address, mailbox.email_name)
-        html = text_to_html(text) if mailbox.message_content_type == "text/html" else None
-        outgoing = OutgoingMail(
-            from_=sender,
+        outgoing = mailbox_mail(
+            connection,
+            mailbox,
             to=to,
-            cc=cc,
-            reply_to=(Address(mailbox.reply_to),) if mailbox.reply_to else (),
             subject=subject,
             text=text,
-            html=html,
+            signer=signer,
+            cc=cc,
             in_reply_to=parent.message_id if parent else None,
             references=references,
-            signature=connection.smtp_signature or None,
-            sender_name=signer or mailbox.email_name,
-            sender_email=mailbox.address,
             reply_token=make_reply_token(conversation.id, self.reply_token_key),
         )
+        sender, html = outgoing.from_, outgoing.html
         composed = compose(outgoing)
         now = utcnow()
         if send_after is None:
