@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from postroom.errors import InvalidSetting
 from postroom.service import Service
@@ -52,12 +52,74 @@ def test_bad_values_are_refused_naming_the_variable(tmp_path: Path, monkeypatch:
         Settings()
     monkeypatch.setenv("POSTROOM_HTTP_BIND", "127.0.0.1:8025")
     monkeypatch.setenv("POSTROOM_PIPELINE_WORKERS", "0")
-    with pytest.raises(ValidationError, match="pipeline_workers"):
+    with pytest.raises(
+        InvalidSetting, match=r"^POSTROOM_PIPELINE_WORKERS: should be greater than or equal to 1, got '0'$"
+    ):
         Settings()
     monkeypatch.delenv("POSTROOM_PIPELINE_WORKERS")
     monkeypatch.delenv("POSTROOM_HTTP_BIND")
     with pytest.raises(InvalidSetting, match="POSTROOM_SECRET_KEY"):
         Settings(data_dir=tmp_path, secret_key="not-a-key").fernet_key()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("POSTROOM_SMTP_REQUIRE_TLS", "maybe", "expected true or false (also 1/0, yes/no, on/off), got 'maybe'"),
+        ("POSTROOM_SMTP_MAX_SESSIONS", "many", "expected a whole number, got 'many'"),
+        ("POSTROOM_OUTBOX_POLL_SECONDS", "soon", "expected a number, got 'soon'"),
+        ("POSTROOM_LOG_LEVEL", "loud", "must be DEBUG, INFO, WARNING or ERROR, got 'loud'"),
+        ("POSTROOM_INBOUND_DOMAIN", "new.example, not a domain", "'not a domain' is not a domain name"),
+        ("POSTROOM_INBOUND_DOMAIN", " , ", "needs a domain name"),
+        ("POSTROOM_SMTP_HOSTNAME", "mx example", "'mx example' is not a host name"),
+    ],
+)
+def test_typed_settings_are_refused_in_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, error: str
+) -> None:
+    # QA: a bad boolean gave pydantic's multi-line error naming the field smtp_require_tls.
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(InvalidSetting) as caught:
+        Settings()
+    assert str(caught.value) == f"{variable}: {error}"
+    assert caught.value.field == variable
+
+
+def test_serve_names_the_variable_of_a_bad_boolean_in_one_line(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("POSTROOM_")},
+        "POSTROOM_DATA_DIR": str(tmp_path / "data"),
+        "POSTROOM_SMTP_REQUIRE_TLS": "maybe",
+    }
+    command = [sys.executable, "-c", "from postroom.cli import main; main()", "serve"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: invalid setting: POSTROOM_SMTP_REQUIRE_TLS:"
+        " expected true or false (also 1/0, yes/no, on/off), got 'maybe'"
+    ]
+
+
+def test_several_inbound_domains_the_first_shows_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTROOM_INBOUND_DOMAIN", " Inbound.New.example., inbound.old.example,inbound.new.example")
+    settings = Settings()
+    assert settings.inbound_domain == "inbound.new.example"
+    assert settings.inbound_domains == ("inbound.new.example", "inbound.old.example")
+    # One domain works as it always did.
+    monkeypatch.setenv("POSTROOM_INBOUND_DOMAIN", "Inbound.example.")
+    assert (Settings().inbound_domain, Settings().inbound_domains) == ("inbound.example", ("inbound.example",))
+    monkeypatch.delenv("POSTROOM_INBOUND_DOMAIN")
+    assert (Settings().inbound_domain, Settings().inbound_domains) == ("localhost", ("localhost",))
+
+
+def test_the_listener_hostname_is_the_setting_or_the_machines_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTROOM_SMTP_HOSTNAME", "MX.Example.com.")
+    assert Settings().listener_hostname() == "MX.Example.com"
+    monkeypatch.delenv("POSTROOM_SMTP_HOSTNAME")
+    name = Settings().listener_hostname()
+    # The fully qualified name when the machine has one, else its plain host name.
+    assert name == socket.gethostname() or "." in name
 
 
 def test_the_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -93,7 +155,7 @@ def test_listener_settings_reach_the_listener(
         listener = service.start_listener()
         assert listener is not None
         assert listener.limits == SessionLimits(max_sessions=7, max_sessions_per_ip=3)
-        assert listener.handler.domain == "localhost"  # POSTROOM_INBOUND_DOMAIN's postmaster
+        assert listener.handler.domains == ("localhost",)  # POSTROOM_INBOUND_DOMAIN's postmaster
     finally:
         service.close()
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -49,6 +52,36 @@ def _fail(error: Exception | str) -> None:
     raise typer.Exit(1)
 
 
+class _ShutdownSignals:
+    """SIGTERM and SIGINT ask ``serve`` and ``worker`` to shut down cleanly; a second one while closing ends at once.
+
+    uvicorn catches both signals while it serves, shuts the HTTP server down, puts the handlers it found
+    back (these) and raises the signal again, which would otherwise end the process before
+    ``Service.close()``. Here that raise only records the request (uvicorn has already stopped), so the
+    service closes: connections log "stopped", leases are released, sends in flight settle, exit 0.
+    """
+
+    def __init__(self, on_request: Callable[[], None] = lambda: None) -> None:
+        self.requested = threading.Event()
+        self.on_request = on_request
+        self._closing = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def closing(self) -> None:
+        """From now on a signal is the admin's second one: stop waiting for the shutdown."""
+        self._closing = True
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._closing:
+            # Nothing more to wait for: sends still in flight become "uncertain" when their claim runs out.
+            sys.stderr.write(f"{signal.Signals(signum).name} again: exiting without waiting for the shutdown\n")
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        self.requested.set()
+        self.on_request()
+
+
 @app.command()
 def serve(
     no_workers: Annotated[
@@ -63,6 +96,8 @@ def serve(
     from postroom.api.tokens import create_token, has_tokens
 
     service = _service()
+    # From here on a SIGTERM or SIGINT closes the service (workers may start below).
+    shutdown = _ShutdownSignals()
     with service.db.write() as session:
         if not has_tokens(session):
             token = create_token(session, "admin (first start)")
@@ -85,23 +120,38 @@ def serve(
     if listener is not None:
         typer.echo(f"SMTP listener for forwarding on {listener.host}:{listener.port}")
     typer.echo(f"Postroom listening on http://{host}:{port} (API docs at /docs)")
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port, log_level="warning"))
+
+    def stop_serving() -> None:
+        # A signal outside uvicorn's own handlers (before it took them over): it starts, sees this and stops.
+        server.should_exit = True
+
+    shutdown.on_request = stop_serving
+    if shutdown.requested.is_set():
+        stop_serving()
     try:
-        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+        server.run()
     finally:
+        shutdown.closing()
         service.close()
+    if not server.started and not shutdown.requested.is_set():
+        # uvicorn logged why (most often: the address is taken).
+        typer.echo(f"error: POSTROOM_HTTP_BIND {host}:{port}: the HTTP server could not start", err=True)
+        raise typer.Exit(3)
+    typer.echo("Postroom stopped")
 
 
 @app.command()
 def worker() -> None:
     """Read mailboxes, process mail and send replies, without the API (for scale-out)."""
     service = _service()
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    shutdown = _ShutdownSignals()
     service.start_workers()
     typer.echo(f"Postroom worker {service.worker_id} running")
-    done.wait()
+    shutdown.requested.wait()
+    shutdown.closing()
     service.close()
+    typer.echo(f"Postroom worker {service.worker_id} stopped")
 
 
 @app.command()

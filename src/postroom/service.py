@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from postroom.store.secretbox import SecretBox
 from postroom.transports import smtp
 
 log = structlog.get_logger(__name__)
+
+# How long a shutdown waits, after the supervisor stopped the connections, for their threads to finish.
+_RUNNER_FINISH_SECONDS = 5.0
 
 Subscriber = Callable[[Event], None]
 
@@ -145,12 +149,28 @@ class Service:
         log.info("service.workers_started", worker_id=self.worker_id)
 
     def stop_workers(self) -> None:
+        """Stop the background work for a process shutdown; returns once it is over.
+
+        The connections stay enabled with their status: the supervisor stops its runners (each logs
+        "stopped") and then releases their leases, so another worker, or this one restarted, takes them at
+        once. Sends in flight get the outbox's ``shutdown_grace`` meanwhile (signalled first, so that the two
+        waits overlap); what is still running then goes back to ``queued`` or, if the server may have had
+        it, to ``uncertain`` (:mod:`postroom.jobs.outbox`).
+        """
         if not self.workers_running:
             return
+        self.outbox.signal_stop()
+        runners = list(self.supervisor.runners.values())
         self.supervisor.stop()
+        # The supervisor lets go once a runner's readers are done, which may be just before the runner's own
+        # thread logs "stopped": give it a moment, or the process ends first and the log never says so.
+        deadline = time.monotonic() + _RUNNER_FINISH_SECONDS
+        for runner in runners:
+            runner.finished.wait(max(0.0, deadline - time.monotonic()))
         self.pipeline.stop()
         self.outbox.stop()
         self.workers_running = False
+        log.info("service.workers_stopped", worker_id=self.worker_id)
 
     def start_listener(self) -> SmtpListener | None:
         """Start the SMTP listener of forwarding-mode connections on POSTROOM_SMTP_BIND (unless turned off).
@@ -168,14 +188,13 @@ class Service:
         self.listener = SmtpListener(
             host,
             port,
-            ForwardingResolver(self.db, settings.inbound_domain),
+            ForwardingResolver(self.db, settings.inbound_domains),
             InboundRawSink(self.db, "smtp", on_stored=lambda count: self.pipeline.wake()),
             settings.smtp_max_message_bytes,
-            # The machine's name for the greeting and Received lines; not getfqdn(), which may wait on DNS.
-            hostname=socket.gethostname(),
+            hostname=settings.listener_hostname(),  # POSTROOM_SMTP_HOSTNAME: greeting, EHLO and Received lines
             tls_context=tls_context,
             require_tls=settings.smtp_require_tls,
-            domain=settings.inbound_domain,
+            domain=settings.inbound_domains,
             limits=SessionLimits(
                 max_sessions=settings.smtp_max_sessions, max_sessions_per_ip=settings.smtp_max_sessions_per_ip
             ),
@@ -190,6 +209,7 @@ class Service:
         return self.listener
 
     def close(self) -> None:
+        """Stop listening and working (see :meth:`stop_workers`) and close the database; the shutdown path."""
         if self.listener is not None:
             self.listener.stop()
             self.listener = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
+import socket
 import ssl
 from datetime import UTC, datetime
 from functools import cached_property
@@ -21,8 +23,8 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from postroom.errors import InvalidSetting
 
@@ -41,6 +43,60 @@ def parse_bind(value: str, setting: str, *, allow_any_port: bool = False) -> tup
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+# A DNS host name (RFC 1123 §2.1): dot-separated labels of letters, digits and hyphens.
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+
+
+def parse_domains(value: Any, setting: str) -> tuple[str, ...]:
+    """A comma-separated list of domain names, lower-case, without a trailing dot or repeats; one at least."""
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, list | tuple):
+        parts = [str(part) for part in value]
+    else:
+        raise InvalidSetting(setting, f"expected a domain name or a comma-separated list, got {value!r}")
+    domains: list[str] = []
+    for part in parts:
+        domain = part.strip().lower().rstrip(".")
+        if not domain:
+            continue
+        # As lenient as before lists were allowed (no stricter rule for existing installations), but
+        # nothing that would break an address or an SMTP command: no space, control character or "..".
+        if any(c.isspace() or not c.isprintable() or c in '@/<>[]()"' for c in domain) or ".." in domain:
+            raise InvalidSetting(setting, f"{part.strip()!r} is not a domain name")
+        if domain not in domains:
+            domains.append(domain)
+    if not domains:
+        raise InvalidSetting(setting, "needs a domain name")
+    return tuple(domains)
+
+
+def _naming_the_variable(error: ValidationError) -> InvalidSetting:
+    """One :class:`InvalidSetting` for pydantic's errors, each told as ``POSTROOM_<FIELD>: why, got …``."""
+    told: list[tuple[str, str]] = []
+    for item in error.errors(include_url=False):
+        field = str(item["loc"][0]) if item["loc"] else ""
+        variable = f"POSTROOM_{field.upper()}" if field else "POSTROOM_*"
+        kind, reason = item["type"], item["msg"]
+        if kind == "bool_parsing":
+            reason = "expected true or false (also 1/0, yes/no, on/off)"
+        elif kind == "int_parsing" or kind == "int_from_float":
+            reason = "expected a whole number"
+        elif kind == "float_parsing":
+            reason = "expected a number"
+        else:
+            reason = reason.removeprefix("Value error, ").replace("Input should be", "should be", 1)
+        value = item.get("input")
+        # The value is shown back unless it may hold a secret (a key, a database URL with its password).
+        if isinstance(value, str | int | float) and not any(word in field for word in ("secret", "url")):
+            reason += f", got {value!r}"
+        told.append((variable, reason))
+    if not told:
+        return InvalidSetting("POSTROOM_*", str(error))
+    first, *rest = told
+    return InvalidSetting(first[0], "; ".join([first[1], *(f"{name}: {why}" for name, why in rest)]))
+
+
 def _read_file(path: Path, setting: str) -> bytes:
     try:
         return path.read_bytes()
@@ -52,6 +108,14 @@ class Settings(BaseSettings):
     """Settings of one Postroom process (``postroom serve`` or ``postroom worker``)."""
 
     model_config = SettingsConfigDict(env_prefix="POSTROOM_", env_file=None, extra="ignore", frozen=True)
+
+    def __init__(self, **values: Any) -> None:
+        # pydantic's own error names the field (smtp_require_tls) over several lines; an admin sets the
+        # variable, so every refusal is one InvalidSetting naming it, as the other settings errors are.
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise _naming_the_variable(error) from None
 
     data_dir: Annotated[Path, Field(description="Directory for the embedded database, attachments and key.")] = Path(
         "./postroom-data"
@@ -98,7 +162,21 @@ class Settings(BaseSettings):
 
     inbound_domain: str = "localhost"
     """``POSTROOM_INBOUND_DOMAIN`` — the domain of generated forwarding addresses
-    (``<random>@<domain>``); its MX must lead to the SMTP listener. Default ``localhost``."""
+    (``<random>@<domain>``); its MX must lead to the SMTP listener. Default ``localhost``. Several
+    domains, comma-separated (``new.example.com,old.example.com``): the first is the one new addresses
+    are shown with, and the listener accepts mail to every one of them, so that forwarding rules that
+    still name an address at a former domain keep working. Removing a domain from the list bounces mail
+    sent to it (550 5.1.1). Here the field holds the first domain; all are in :attr:`inbound_domains`."""
+
+    inbound_domains: Annotated[tuple[str, ...], NoDecode] = Field(default=("localhost",), exclude=True)
+    """Every domain of ``POSTROOM_INBOUND_DOMAIN``, the first first. Derived from it, not a setting of its
+    own (whatever is given for it is replaced)."""
+
+    smtp_hostname: str = ""
+    """``POSTROOM_SMTP_HOSTNAME`` — the name the SMTP listener gives in its greeting, its EHLO reply and
+    the ``Received`` lines it adds (RFC 5321 §4.1.1.1, §4.4): the name your MX record points at, which is
+    also the name in its TLS certificate. Default: the machine's fully qualified name (its host name when
+    that already has a dot, else what the resolver makes of it)."""
 
     smtp_max_message_bytes: int = Field(default=26_214_400, ge=1024)
     """``POSTROOM_SMTP_MAX_MESSAGE_BYTES`` — largest mail the SMTP listener accepts (announced as
@@ -154,13 +232,24 @@ class Settings(BaseSettings):
             parse_bind(value, "POSTROOM_SMTP_BIND", allow_any_port=True)
         return value.strip()
 
-    @field_validator("inbound_domain")
+    @model_validator(mode="before")
     @classmethod
-    def _valid_domain(cls, value: str) -> str:
-        domain = value.strip().lower().rstrip(".")
-        if not domain or any(c in domain for c in " @/<>") or ".." in domain:
-            raise ValueError(f"{value!r} is not a domain name")
-        return domain
+    def _split_inbound_domains(cls, data: Any) -> Any:
+        # POSTROOM_INBOUND_DOMAIN is one variable with a list in it: the field keeps the first domain
+        # (what every address is shown with), inbound_domains all of them.
+        if isinstance(data, dict):
+            domains = parse_domains(data.get("inbound_domain", "localhost"), "POSTROOM_INBOUND_DOMAIN")
+            data = {**data, "inbound_domain": domains[0], "inbound_domains": domains}
+        return data
+
+    @field_validator("smtp_hostname")
+    @classmethod
+    def _valid_hostname(cls, value: str) -> str:
+        # It goes into the greeting and our Received lines, whose syntax a space or bracket would break.
+        name = value.strip().rstrip(".")
+        if name and not _HOSTNAME.fullmatch(name):
+            raise InvalidSetting("POSTROOM_SMTP_HOSTNAME", f"{value!r} is not a host name")
+        return name
 
     @field_validator("smtp_tls_cert", "smtp_tls_key", mode="before")
     @classmethod
@@ -244,6 +333,20 @@ class Settings(BaseSettings):
     @cached_property
     def http_host_port(self) -> tuple[str, int]:
         return parse_bind(self.http_bind, "POSTROOM_HTTP_BIND")
+
+    def listener_hostname(self) -> str:
+        """``POSTROOM_SMTP_HOSTNAME``, else the machine's fully qualified name (asked when the listener starts).
+
+        The resolver is asked only when the host name has no dot, and only then may it wait on DNS.
+        A name that resolves to nothing better (``localhost``) leaves the plain host name.
+        """
+        if self.smtp_hostname:
+            return self.smtp_hostname
+        host = socket.gethostname()
+        if "." in host:
+            return host
+        fqdn = socket.getfqdn(host)
+        return fqdn if "." in fqdn and not fqdn.startswith("localhost") else host
 
     @cached_property
     def smtp_host_port(self) -> tuple[str, int] | None:

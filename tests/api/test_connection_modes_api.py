@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from postroom.service import Service
 from support import Api
@@ -87,6 +90,51 @@ def test_webhook_mode_needs_a_provider_and_a_signing_key(api: Api) -> None:
     assert created["webhook_path"].startswith("/api/v1/inbound/mailgun/")
     assert created["webhook_path"].endswith("/mime")
     assert created["webhook_signing_key"] == "********"
+
+
+def test_a_sendgrid_signing_key_that_is_no_public_key_is_refused_when_saved(api: Api) -> None:
+    # QA: "not-a-key" used to be saved (201, RUNNING) and every post was answered 503 afterwards.
+    body = {
+        "name": "Hook",
+        "mode": "webhook",
+        "address": "help@example.test",
+        "smtp_server": "smtp.example.test",
+        "webhook_provider": "sendgrid",
+    }
+    refusal = refused(api, {**body, "webhook_signing_key": "not-a-key"})
+    assert refusal["field"] == "webhook_signing_key"
+    assert "not-a-key" not in str(refusal)
+    rsa = rsa_public_key()
+    assert "P-256" in refused(api, {**body, "webhook_signing_key": rsa})["detail"]
+    created = api.post("/connections", {**body, "webhook_signing_key": p256_public_key()}, expect=201)
+    # Changing the key, or moving a Mailgun connection to SendGrid with its Mailgun key, is checked too.
+    response = api.client.patch(f"/api/v1/connections/{created['id']}", json={"webhook_signing_key": "garbage"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "webhook_signing_key"
+    mailgun = api.post(
+        "/connections",
+        {
+            **body,
+            "name": "Hook 2",
+            "address": "h2@example.test",
+            "webhook_provider": "mailgun",
+            "webhook_signing_key": "k",
+        },
+        expect=201,
+    )
+    response = api.client.patch(f"/api/v1/connections/{mailgun['id']}", json={"webhook_provider": "sendgrid"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "webhook_signing_key"
+
+
+def p256_public_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return base64.b64encode(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).decode()
+
+
+def rsa_public_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def test_sendgrid_outbound_needs_an_api_key_instead_of_smtp(api: Api) -> None:

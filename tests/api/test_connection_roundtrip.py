@@ -59,7 +59,7 @@ MODES: dict[str, dict[str, Any]] = {
         "mode": "webhook",
         "address": "help@example.test",
         "smtp_server": "smtp.example.test",
-        "webhook_provider": "sendgrid",
+        "webhook_provider": "mailgun",
         "webhook_signing_key": "signing-key",
     },
     "sendgrid outbound": {**IMAP, "outbound": "sendgrid", "smtp_server": None, "sendgrid_api_key": "SG.key"},

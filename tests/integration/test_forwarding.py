@@ -185,3 +185,53 @@ def test_a_listener_that_requires_tls_takes_forwarded_mail_only_over_validated_s
     with tls_service.db.read() as session:
         [data] = session.scalars(select(RawBody.data)).all()
     assert b" with ESMTPS id " in data and data.endswith(raw)
+
+
+def test_after_the_inbound_domain_changed_mail_to_the_old_address_still_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: admins copy the generated address into their forwarding rules; changing POSTROOM_INBOUND_DOMAIN
+    # bounced every rule written before. The old domain stays accepted after the new one in the list.
+    data_dir = tmp_path / "moved"
+    monkeypatch.setenv("POSTROOM_INBOUND_DOMAIN", "inbound.old.example")
+    first = Service(Settings(data_dir=data_dir, smtp_bind="127.0.0.1:0"), FAST)
+    try:
+        first.migrate()
+        old_address = forwarding_address(first)
+    finally:
+        first.close()
+    assert old_address.endswith("@inbound.old.example")
+
+    monkeypatch.setenv("POSTROOM_INBOUND_DOMAIN", "Inbound.New.example, inbound.old.example")
+    service = Service(Settings(data_dir=data_dir, smtp_bind="127.0.0.1:0", smtp_hostname="mx.new.example"), FAST)
+    try:
+        service.migrate()
+        service.start_workers()
+        listener = service.start_listener()
+        assert listener is not None
+        with service.db.read() as session:
+            [connection] = service.connections.list_all(session)
+            shown = service.connections.inbound_address(connection)
+        local = old_address.split("@")[0]
+        assert shown == f"{local}@inbound.new.example"  # new addresses are shown with the first domain
+
+        with smtplib.SMTP(listener.host, listener.port, local_hostname="mx.company.example", timeout=10) as smtp:
+            assert (
+                smtp.sendmail(
+                    "ada@customer.example", [old_address], make_mail("Old rule", to="support@company.example")
+                )
+                == {}
+            )
+            assert (
+                smtp.sendmail("ada@customer.example", [shown], make_mail("New rule", to="sales@company.example")) == {}
+            )
+            smtp.mail("ada@customer.example")
+            assert smtp.rcpt(f"{local}@inbound.elsewhere.example")[0] == 550
+            smtp.rset()
+
+        assert wait_until(lambda: len(found := conversations(service)) == 2 and found, timeout=15)
+        with service.db.read() as session:
+            data = session.scalars(select(RawBody.data)).all()
+        assert all(b"\tby mx.new.example (Postroom) with ESMTP id " in d for d in data)
+    finally:
+        service.close()

@@ -6,13 +6,18 @@ stand-in of SendGrid's v3 API (``postroom.testing.sendgrid``).
 
 from __future__ import annotations
 
+import asyncio
 import email
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from email import policy
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy import select
 
 from postroom.service import Service
@@ -20,8 +25,8 @@ from postroom.store.models import Outbox, OutboxStatus, RawMessage, RawStatus, S
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.sendgrid import SendgridTestServer
-from postroom.testing.smtp import SmtpTestServer
-from support import Api, connection_body, wait_until
+from postroom.testing.smtp import RecordingHandler, SmtpTestServer
+from support import FAST, Api, connection_body, wait_until
 
 
 @pytest.fixture
@@ -247,3 +252,82 @@ def test_our_copy_in_a_folder_we_read_is_never_imported_as_customer_mail(
     assert "our own outgoing mail" in reason
     assert len(api.conversations(connection_id=conversation["connection_id"])) == 1
     assert len(api.get(f"/conversations/{conversation['id']}")["messages"]) == 2
+
+
+# ── shutdown with sends in flight ───────────────────────────────────────────────────────────────
+
+
+class StallingHandler(RecordingHandler):
+    """An SMTP server that, when told, holds a session at EHLO (before any sign-in) or at the end of DATA."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stall_at: str | None = None
+        self.stalled = threading.Event()
+
+    async def _hold(self, command: str) -> None:
+        if self.stall_at == command:
+            self.stalled.set()
+            while self.stall_at == command:
+                await asyncio.sleep(0.05)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: SmtpSession, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        await self._hold("EHLO")
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
+        await self._hold("DATA")
+        return await super().handle_DATA(server, session, envelope)
+
+
+# A short grace, so that the tests need not wait for the default one.
+QUICK_STOP = replace(FAST, outbox=replace(FAST.outbox, shutdown_grace=0.5))
+
+
+@pytest.fixture
+def stalling_smtp(make_smtp_server: Callable[..., SmtpTestServer]) -> Iterator[SmtpTestServer]:
+    server: SmtpTestServer = make_smtp_server("plain", handler=StallingHandler(), auth_required=True)
+    yield server
+    cast(StallingHandler, server.handler).stall_at = None  # let held sessions go before the server stops
+
+
+@pytest.mark.parametrize("stall_at", ["EHLO", "DATA"])
+def test_a_send_in_flight_at_shutdown_is_queued_again_only_if_it_never_reached_the_server(
+    stall_at: str,
+    make_service: Callable[..., Service],
+    dovecot: DovecotServer,
+    dovecot_user: MailUser,
+    stalling_smtp: SmtpTestServer,
+) -> None:
+    handler = cast(StallingHandler, stalling_smtp.handler)
+    service = make_service(policies=QUICK_STOP)
+    api = Api(service)
+    conversation = start_conversation(api, dovecot, dovecot_user, stalling_smtp)
+    handler.stall_at = stall_at  # after Start's sign-in check: only the reply's session is held
+    api.post(f"/conversations/{conversation['id']}/messages", {"text": "In flight."}, 201)
+    assert handler.stalled.wait(10)
+
+    service.stop_workers()  # what SIGTERM does: the send gets the grace period, then it is cancelled
+
+    row = outbox_row(service)
+    entries = logs(api, conversation["connection_id"])
+    [note] = [e for e in entries if e["event"] == "send_interrupted"]
+    if stall_at == "EHLO":
+        # Never past the sign-in: nothing reached the server, so it is sent again as if new.
+        assert (row.status, row.attempts, row.claimed_by) == (OutboxStatus.QUEUED, 0, None)
+        assert last_message(api, conversation["id"])["delivery_status"] == "queued"
+        assert "queued again" in note["message"]
+        handler.stall_at = None
+        again = make_service(data_dir=service.settings.data_dir)
+        wait_until(lambda: outbox_row(again).status is OutboxStatus.SENT, timeout=10)
+        assert len(stalling_smtp.wait_for(1)) == 1
+    else:
+        # The server had the message: it may have been delivered, and the agent is told at once.
+        assert row.status is OutboxStatus.UNCERTAIN
+        assert "shut down" in row.last_error
+        assert last_message(api, conversation["id"])["delivery_status"] == "uncertain"
+        assert note["level"] == "warning"
+        assert stalling_smtp.messages == []

@@ -8,18 +8,20 @@ server stays configured beside it to prove that nothing goes out over SMTP.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from postroom.jobs.outbox import RetryPolicy
 from postroom.service import Service
 from postroom.store.models import Outbox
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.sendgrid import SendgridTestServer
 from postroom.testing.smtp import SmtpTestServer
-from support import Api, connection_body, wait_until
+from support import FAST, Api, connection_body, wait_until
 
 SMTP_FIELDS = ("smtp_server", "smtp_port", "smtp_encryption")
 
@@ -192,3 +194,42 @@ def test_send_to_sends_the_test_mail_through_the_api(
     [sent] = sendgrid_api.wait_for(1)
     assert sent.body["personalizations"][0]["to"] == [{"email": "ann@customer.example"}]
     assert smtp_server.messages == []
+
+
+def test_replies_wait_while_the_api_key_is_wrong_and_go_out_once_it_is_fixed(
+    make_service: Callable[..., Service],
+    dovecot: DovecotServer,
+    dovecot_user: MailUser,
+    smtp_server: SmtpTestServer,
+    sendgrid_api: SendgridTestServer,
+) -> None:
+    # Enough attempts to outlive the admin's fix; FAST's four would be spent within two seconds.
+    patient = replace(FAST, retry=RetryPolicy(first_delay=0.2, factor=2.0, max_delay=0.5, max_attempts=50))
+    api = Api(make_service(policies=patient))
+    created = api.post("/connections", sendgrid_body(dovecot, dovecot_user, smtp_server, sendgrid_api), expect=201)
+    connection_id = created["id"]
+    api.post(f"/connections/{connection_id}/start")
+    api.wait_status(connection_id, "RUNNING")
+    dovecot.append(dovecot_user, make_mail("Refund", sender="Cy <cy@customer.example>", to=dovecot_user.address))
+    conversation = wait_until(lambda: api.conversations(connection_id=connection_id), timeout=10)[0]
+
+    # A wrong key is saved (the QA's repro): Start refuses it, and a reply written meanwhile must not be lost.
+    wrong = api.client.patch(f"/api/v1/connections/{connection_id}", json={"sendgrid_api_key": "SG.wrong-key-9"})
+    assert wrong.status_code == 200, wrong.text
+    api.wait_status(connection_id, "ERROR", message="authentication failed")
+    reply = api.post(f"/conversations/{conversation['id']}/messages", {"text": "Refunded."}, 201)
+
+    def delivery() -> str:
+        messages = api.get(f"/conversations/{conversation['id']}")["messages"]
+        status: str = next(m for m in messages if m["id"] == reply["id"])["delivery_status"]
+        return status
+
+    wait_until(lambda: [r.status for r in sendgrid_api.requests if r.path == "/v3/mail/send"].count(401) >= 2)
+    assert delivery() in ("queued", "sending")
+
+    fixed = api.client.patch(f"/api/v1/connections/{connection_id}", json={"sendgrid_api_key": sendgrid_api.api_key})
+    assert fixed.status_code == 200, fixed.text
+    api.wait_status(connection_id, "RUNNING")
+    wait_until(lambda: delivery() == "sent", timeout=15)
+    assert len(sendgrid_api.messages) == 1
+    assert all("SG.wrong-key-9" not in entry["message"] for entry in logs(api, connection_id))

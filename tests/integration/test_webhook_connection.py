@@ -26,7 +26,9 @@ from fastapi.testclient import TestClient
 
 from postroom.service import Service
 from postroom.sources.webhooks import SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER
+from postroom.store.models import Connection
 from postroom.testing.mails import make_mail
+from postroom.testing.sendgrid import SendgridTestServer
 from postroom.testing.smtp import SmtpTestServer
 from support import Api, wait_until
 
@@ -198,3 +200,65 @@ def test_a_wrong_smtp_password_on_a_webhook_connection_stops_start(
 
     assert failed["status_message"].startswith(f"SMTP {ADDRESS}: authentication failed")
     assert "not-the-password" not in failed["status_message"]
+
+
+def test_a_post_that_meets_an_unusable_stored_key_is_told_in_the_connection_log(
+    make_service: Callable[..., Service], smtp_server: SmtpTestServer
+) -> None:
+    # A key saved before keys were checked on save: every post is 503, and the admin reads why in the
+    # connection's log (QA: it was only on the service log), once, not once per post.
+    service = make_service()
+    api = Api(service)
+    signer = SendgridSigner()
+    created = api.post("/connections", webhook_body("sendgrid", signer.public_key, smtp_server), expect=201)
+    with service.db.write() as session:
+        row = session.get(Connection, created["id"])
+        assert row is not None
+        row.webhook_signing_key_enc = service.secrets.encrypt("not-a-key")
+    body, content_type = sendgrid_post(make_mail("Lost", sender="Ada <ada@customer.example>", to=ADDRESS))
+    http = provider_client(api)
+
+    for _ in range(2):
+        response = http.post(
+            created["webhook_path"], content=body, headers={"content-type": content_type, **signer.headers(body)}
+        )
+        assert response.status_code == 503, response.text
+        assert "not-a-key" not in response.text
+
+    told = [e for e in api.get(f"/connections/{created['id']}/logs") if e["event"] == "webhook_misconfigured"]
+    assert len(told) == 1, told
+    assert told[0]["level"] == "error"
+    assert told[0]["message"].startswith("SendGrid webhook: webhook_signing_key: is not a public key")
+    assert raw_count(api) == 0
+
+
+def test_start_of_two_mailboxes_over_sendgrid_names_both(
+    make_service: Callable[..., Service], smtp_server: SmtpTestServer
+) -> None:
+    # QA: "signing in to 1 mailbox(es) over SendGrid" for two mailboxes, and errors named the first only.
+    api = Api(make_service())
+    addresses = f"{ADDRESS}, sales@company.example"
+    with SendgridTestServer() as sendgrid_api:
+        body = webhook_body(
+            "mailgun",
+            MAILGUN_KEY,
+            smtp_server,
+            address=addresses,
+            outbound="sendgrid",
+            sendgrid_api_key=sendgrid_api.api_key,
+            sendgrid_api_url=sendgrid_api.url,
+        )
+        good = api.post("/connections", body, expect=201)
+        bad = api.post(
+            "/connections", {**body, "name": "wrong key", "sendgrid_api_key": "SG.wrong-key-123"}, expect=201
+        )
+        for created in (good, bad):
+            api.post(f"/connections/{created['id']}/start")
+        api.wait_status(good["id"], "RUNNING")
+        failed = api.wait_status(bad["id"], "ERROR")
+        url = sendgrid_api.url
+
+    messages = [e["message"] for e in api.get(f"/connections/{good['id']}/logs")]
+    assert "starting: signing in to 2 mailbox(es) over SendGrid" in messages
+    assert f"SendGrid {ADDRESS}, sales@company.example: signed in to {url}" in messages
+    assert failed["status_message"].startswith(f"SendGrid {ADDRESS}, sales@company.example: authentication failed")

@@ -11,7 +11,15 @@ import pytest
 
 from postroom.errors import AuthenticationError, ConnectError, FolderError, StoreError, TlsError
 from postroom.mail.peek import peek_message_id
-from postroom.sources.base import Backoff, FetchedMail, ImapAccount, ImapCursor, SourceState, run_with_backoff
+from postroom.sources.base import (
+    Backoff,
+    FetchedMail,
+    ImapAccount,
+    ImapCursor,
+    MailboxLog,
+    SourceState,
+    run_with_backoff,
+)
 from postroom.sources.imap import ImapSource
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
@@ -410,7 +418,8 @@ def test_polls_when_the_server_offers_no_idle(dovecot: DovecotServer) -> None:
 
 def test_reconnects_after_the_server_drops_the_session(dovecot: DovecotServer, dovecot_user: MailUser) -> None:
     sink, status, events = MemorySink(), StatusRecorder(), MemoryEventLog()
-    src = source(dovecot.imap_account(dovecot_user), sink, events, on_status=status, backoff=FAST)
+    account = dovecot.imap_account(dovecot_user)
+    src = source(account, sink, events, on_status=status, backoff=FAST)
 
     with running(src):
         status.wait_for(SourceState.RUNNING)
@@ -424,6 +433,28 @@ def test_reconnects_after_the_server_drops_the_session(dovecot: DovecotServer, d
     assert retrying.failures == 1
     assert retrying.retry_in is not None and retrying.retry_in <= FAST.cap
     assert [r.event for r in events.events("error")] == ["error"]
+    # QA: in a connection of two mailboxes "connecting to …", "1 mails imported from INBOX" and
+    # "reconnecting in 0.7 s" did not say which. Every line names the mailbox, once, as errors do.
+    prefix = f"IMAP {account.address}: "
+    assert {r.event for r in events.records} >= {"connect", "signed_in", "error", "retry", "imported", "stopped"}
+    assert all(r.message.startswith(prefix) for r in events.records), [r.message for r in events.records]
+    assert not any(r.message.count(account.address) > 1 for r in events.records if r.event != "signed_in")
+    assert events.events("connect")[0].message.startswith(f"{prefix}connecting to {account.host}:{account.port}")
+    assert events.events("retry")[0].message.startswith(f"{prefix}reconnecting in ")
+    assert events.events("imported")[0].message == f"{prefix}1 mails imported from INBOX"
+
+
+def test_a_mailbox_log_names_the_mailbox_once() -> None:
+    events = MemoryEventLog()
+    named = MailboxLog(events, "imap", "support@company.example")  # type: ignore[arg-type]
+    named("info", "connect", "connecting to imap.company.example:993 (encryption ssl)")
+    named("error", "error", str(ConnectError("imap", "support@company.example", "dropped")))
+    named("error", "error", "OAuth2 support@company.example: re-authorisation required: invalid_grant")
+    assert [r.message for r in events.records] == [
+        "IMAP support@company.example: connecting to imap.company.example:993 (encryption ssl)",
+        "IMAP support@company.example: cannot connect: dropped",
+        "OAuth2 support@company.example: re-authorisation required: invalid_grant",
+    ]
 
 
 def test_uidvalidity_change_while_running_imports_nothing_twice(dovecot: DovecotServer, dovecot_user: MailUser) -> None:

@@ -263,8 +263,9 @@ def test_delete_after_import_deletes_only_after_the_sink_stored(dovecot: Dovecot
     # Every batch was committed while the server still held every message.
     assert on_server_while_storing == [3, 3]
     assert on_server(dovecot, dovecot_user) == 0
-    assert [r.message for r in events.events("deleted")] == ["3 mails deleted from the server"]
-    assert [r.message for r in events.events("imported")] == ["3 mails imported"]
+    named = f"POP3 {dovecot.pop3_account(dovecot_user).address}:"
+    assert [r.message for r in events.events("deleted")] == [f"{named} 3 mails deleted from the server"]
+    assert [r.message for r in events.events("imported")] == [f"{named} 3 mails imported"]
 
 
 def test_a_failed_store_deletes_nothing(dovecot: DovecotServer, dovecot_user: MailUser) -> None:
@@ -308,7 +309,7 @@ def test_a_session_lost_between_store_and_quit_imports_nothing_twice(
 
     assert len(sink.handed) == 2
     assert on_server(dovecot, dovecot_user) == 0
-    assert [r.message for r in events.events("deleted")] == ["2 mails deleted from the server"]
+    assert [r.message for r in events.events("deleted")] == [f"POP3 {account.address}: 2 mails deleted from the server"]
 
 
 # ── running: polling, stop, reconnect ──────────────────────────────────────────────────────────
@@ -332,7 +333,11 @@ def test_run_picks_up_new_mail_within_the_check_interval(dovecot: DovecotServer,
     assert len(sink.handed) == 1
     # Routine checks log what they did, not a sign-in every few seconds.
     assert len(events.events("connect")) == 1
-    assert [r.message for r in events.events("imported")] == ["1 mails imported"]
+    named = f"POP3 {dovecot.pop3_account(dovecot_user).address}:"
+    assert [r.message for r in events.events("imported")] == [f"{named} 1 mails imported"]
+    # Every line names the mailbox (QA: a connection of two mailboxes could not tell them apart).
+    assert all(r.message.startswith(f"{named} ") for r in events.records), [r.message for r in events.records]
+    assert events.events("connect")[0].message.startswith(f"{named} connecting to ")
 
 
 def test_stop_is_prompt_and_reported(dovecot: DovecotServer, dovecot_user: MailUser) -> None:

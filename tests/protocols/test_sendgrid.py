@@ -156,18 +156,25 @@ def test_an_unverified_sender_is_refused_permanently() -> None:
         pytest.raises(PermanentDeliveryError) as caught,
     ):
         send(account_for(server), reply())
+    # About this message's From, not the key: it fails with SendGrid's words (the key works for other senders).
     assert caught.value.code == 403
     assert "verified Sender Identity" in str(caught.value)
 
 
-def test_a_wrong_api_key_is_permanent_and_never_shown(api: SendgridTestServer) -> None:
+def test_a_wrong_api_key_is_a_refused_sign_in_and_never_shown(api: SendgridTestServer) -> None:
+    # Like SMTP's 535: the connection's fault, not the message's, so the outbox retries while the key is fixed.
     wrong = "SG.wrong-key-that-must-not-leak"
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with pytest.raises(AuthenticationError) as caught:
         send(account_for(api, api_key=wrong), reply())
-    assert caught.value.code == 401
-    assert "authorization grant is invalid" in str(caught.value)
-    assert wrong not in str(caught.value)
+    error = caught.value
+    assert (error.protocol, error.account) == ("sendgrid", "support@example.test")
+    assert not error.temporary  # nothing changes until an admin acts; the outbox retries all the same
+    assert "HTTP 401" in str(error)
+    assert "authorization grant is invalid" in str(error)
+    assert str(error).startswith("SendGrid support@example.test: authentication failed")
+    assert wrong not in str(error)
     assert wrong not in repr(account_for(api, api_key=wrong))
+    assert api.messages == []
 
 
 def test_server_errors_and_throttling_are_temporary_and_then_it_goes_through(api: SendgridTestServer) -> None:
@@ -211,10 +218,11 @@ def test_the_sign_in_check_reads_the_keys_scopes(api: SendgridTestServer) -> Non
     with SendgridTestServer(api_keys={"SG.read-only": ["stats.read"]}) as server:
         with pytest.raises(AuthenticationError, match=r"mail\.send"):
             asyncio.run(sendgrid.check(account_for(server, api_key="SG.read-only")))
-        # Such a key cannot send either: 403 from Mail Send.
-        with pytest.raises(PermanentDeliveryError) as forbidden:
+        # Such a key cannot send either: 403 from Mail Send, a refused sign-in as at Start, not the message's fault.
+        with pytest.raises(AuthenticationError) as forbidden:
             send(account_for(server, api_key="SG.read-only"), reply())
-        assert forbidden.value.code == 403
+        assert "HTTP 403" in str(forbidden.value)
+        assert "access forbidden" in str(forbidden.value)
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -411,6 +411,38 @@ def test_required_tls_refuses_mail_before_starttls_with_530(
     assert b" with ESMTPS id " in stored.trace
 
 
+def test_no_auth_is_offered_or_accepted_before_or_after_starttls(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink, certs: Certificates
+) -> None:
+    # QA: after STARTTLS the listener offered aiosmtpd's AUTH LOGIN PLAIN and answered every try 535.
+    # A receiving MX has no one to sign in: no AUTH in EHLO, and AUTH itself is "not implemented".
+    listener = make_listener(directory, sink, tls_context=certs.server_context())
+    with client(listener) as smtp:
+        assert not smtp.has_extn("auth")
+        smtp.starttls(context=trusting_the_test_ca(certs))
+        smtp.ehlo()
+        assert not smtp.has_extn("auth")
+        assert smtp.esmtp_features.keys() >= {"size", "8bitmime"}
+        code, text = smtp.docmd("AUTH", "PLAIN AGFkYQBzZWNyZXQ=")
+        assert (code, text.split(b" ")[0]) == (502, b"5.5.1")
+        assert "auth" not in smtp.docmd("HELP")[1].decode().lower()
+        # The session goes on: the mail is delivered, and the Received line still names the client.
+        assert smtp.sendmail("ada@customer.example", [KNOWN], make_mail()) == {}
+
+    assert b"Received: from relay.company.example " in sink.stored[0].trace
+
+
+def test_the_greeting_names_the_configured_host_and_no_library_version(listener: SmtpListener) -> None:
+    smtp = smtplib.SMTP(timeout=10)
+    try:
+        code, greeting = smtp.connect("127.0.0.1", listener.port)
+        assert (code, greeting) == (220, b"mx.postroom.test Postroom ESMTP")
+        code, reply = smtp.ehlo("relay.company.example")
+        assert code == 250 and reply.splitlines()[0] == b"mx.postroom.test"
+    finally:
+        smtp.close()
+
+
 def test_require_tls_without_a_certificate_is_a_programming_error(directory: Directory, sink: MemorySink) -> None:
     with pytest.raises(ValueError, match="tls_context"):
         SmtpListener("127.0.0.1", 0, directory, sink, require_tls=True)
@@ -437,6 +469,19 @@ def test_postmaster_is_accepted_in_any_case_and_without_a_domain(
         (PostmasterTarget(), ("Postmaster",)),
     ]
     assert all(s.data.endswith(raw) and s.envelope_from == "abuse@isp.example" for s in sink.stored)
+
+
+def test_postmaster_of_every_inbound_domain_is_accepted(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink
+) -> None:
+    listener = make_listener(directory, sink, domain=(DOMAIN, "old-inbound.example"))
+    with client(listener) as smtp:
+        smtp.mail("abuse@isp.example")
+        assert smtp.rcpt("postmaster@old-inbound.example")[0] == 250
+        assert smtp.rcpt(f"postmaster@{DOMAIN}")[0] == 250
+        assert smtp.rcpt("postmaster@elsewhere.example")[0] == 550
+
+    assert listener.handler.domains == (DOMAIN, "old-inbound.example")
 
 
 def test_postmaster_of_another_domain_is_refused_and_mixed_recipients_get_a_copy_each(
@@ -587,6 +632,16 @@ def test_forwarding_resolver_knows_only_forwarding_keys_of_its_domain(db: Databa
         assert row is not None
         row.mode = ConnectionMode.WEBHOOK
     assert resolver.resolve(f"{key}@{DOMAIN}") is None
+
+
+def test_forwarding_resolver_accepts_every_inbound_domain(db: Database, secrets: SecretBox) -> None:
+    # QA: after POSTROOM_INBOUND_DOMAIN changed, forwarding rules naming the old address bounced.
+    connection_id, key, _ = forwarding_connection(db, secrets)
+    resolver = ForwardingResolver(db, ("new-inbound.example", "Old-Inbound.example."))
+
+    assert resolver.resolve(f"{key}@new-inbound.example") == InboundTarget(connection_id)
+    assert resolver.resolve(f"{key}@OLD-inbound.example") == InboundTarget(connection_id)
+    assert resolver.resolve(f"{key}@{DOMAIN}") is None  # not in the list: refused (550 5.1.1)
 
 
 def test_generated_keys_are_lower_case_random_and_long() -> None:

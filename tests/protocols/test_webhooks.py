@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from postroom.api.app import create_app
 from postroom.api.routes import inbound
@@ -40,7 +40,7 @@ from postroom.sources.webhooks import (
     verify_mailgun,
     verify_sendgrid,
 )
-from postroom.store.models import Conversation, Mailbox, RawBody, RawMessage
+from postroom.store.models import Connection, Conversation, Mailbox, RawBody, RawMessage
 from postroom.testing.mails import make_mail
 from support import wait_until
 
@@ -360,7 +360,14 @@ def test_sendgrid_bad_payload_400_and_oversized_413(quiet_service: Service, http
 
 
 def test_a_broken_stored_key_is_a_server_problem_not_the_callers(quiet_service: Service, http: TestClient) -> None:
-    key = webhook_connection(quiet_service, "sendgrid", "this is not a public key")
+    # A key is checked when it is saved; one stored before that check (or damaged since) is met here.
+    key = webhook_connection(quiet_service, "sendgrid", SendGridSigner().public_key)
+    with quiet_service.db.write() as session:
+        session.execute(
+            update(Connection)
+            .where(Connection.inbound_key == key)
+            .values(webhook_signing_key_enc=quiet_service.secrets.encrypt("this is not a public key"))
+        )
     body, content_type = sendgrid_form(make_mail(), ["support@company.example"])
 
     response = http.post(

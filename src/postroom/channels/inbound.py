@@ -25,7 +25,7 @@ readable from every machine of a scaled-out installation.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import structlog
 from sqlalchemy import func, insert, select
@@ -61,17 +61,23 @@ def inbound_dedupe_key(raw: bytes) -> str:
 
 
 class ForwardingResolver:
-    """A :class:`~postroom.sources.smtp_listener.RecipientResolver` for ``<inbound_key>@<inbound_domain>``."""
+    """A :class:`~postroom.sources.smtp_listener.RecipientResolver` for ``<inbound_key>@<inbound_domain>``.
 
-    def __init__(self, db: Database, inbound_domain: str) -> None:
+    ``inbound_domains`` are every domain of ``POSTROOM_INBOUND_DOMAIN`` (one, or an iterable of them):
+    a generated address is accepted at each, because admins copy the address into forwarding rules
+    and a rule written before the domain changed still names the old one.
+    """
+
+    def __init__(self, db: Database, inbound_domains: str | Iterable[str]) -> None:
         self.db = db
-        self.inbound_domain = inbound_domain.strip().lower().rstrip(".")
+        names = [inbound_domains] if isinstance(inbound_domains, str) else list(inbound_domains)
+        self.inbound_domains = frozenset(name.strip().lower().rstrip(".") for name in names)
 
     def resolve(self, address: str) -> InboundTarget | None:
         local, at, domain = address.strip().strip("<>").rpartition("@")
         # Domains compare case-insensitively (RFC 5321 §2.4); our keys are lower-case, and matching the
         # local part without case forgives a relay that folded it.
-        if not at or not local or domain.lower().rstrip(".") != self.inbound_domain:
+        if not at or not local or domain.lower().rstrip(".") not in self.inbound_domains:
             return None
         key = local.lower()
         if len(key) > 64:

@@ -9,8 +9,8 @@ Outgoing checks are the SMTP sign-in of every mailbox, or one SendGrid API check
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from postroom.channels.accounts import (
     MailboxAuth,
@@ -54,6 +54,8 @@ class ConnectionPlan:
     outgoing: list[OutgoingPlan]
     secrets: list[str] = field(repr=False)  # every secret of the connection, scrubbed from its log
     auths: list[MailboxAuth] = field(default_factory=list, repr=False)
+    # Every mailbox's address: a mode without sources and one SendGrid check lists fewer plans than boxes.
+    addresses: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         for auth in self.auths:
@@ -61,7 +63,7 @@ class ConnectionPlan:
 
     def describe(self) -> str:
         protocols = sorted({p.protocol for p in self.incoming} | {p.protocol for p in self.outgoing})
-        boxes = len({p.address for p in self.incoming} | {p.address for p in self.outgoing})
+        boxes = len(self.addresses or {p.address for p in self.incoming} | {p.address for p in self.outgoing})
         return f"{boxes} mailbox(es) over {' and '.join(protocols) or 'nothing'}"
 
 
@@ -86,9 +88,12 @@ def plan_connection(
             outgoing.append(_smtp(box, secrets, auth))
     if connection.outbound is OutboundKind.SENDGRID and connection.mailboxes:
         # One API key serves every mailbox of the connection: one check is enough.
-        outgoing.append(_sendgrid(connection, connection.mailboxes[0], secrets))
+        outgoing.append(_sendgrid(connection, connection.mailboxes, secrets))
         found_secrets.append(secrets.decrypt(connection.sendgrid_api_key_enc))
-    return ConnectionPlan(connection.mode.value, incoming, outgoing, [s for s in found_secrets if s], auths)
+    addresses = [box.address for box in connection.mailboxes]
+    return ConnectionPlan(
+        connection.mode.value, incoming, outgoing, [s for s in found_secrets if s], auths, addresses=addresses
+    )
 
 
 def _imap(
@@ -122,8 +127,9 @@ def _smtp(box: Mailbox, secrets: SecretBox, auth: MailboxAuth) -> OutgoingPlan:
     return OutgoingPlan("SMTP", account.address, f"{account.host}:{account.port}", check)
 
 
-def _sendgrid(connection: Connection, box: Mailbox, secrets: SecretBox) -> OutgoingPlan:
-    account = sendgrid_account(connection, box, secrets)
+def _sendgrid(connection: Connection, boxes: Sequence[Mailbox], secrets: SecretBox) -> OutgoingPlan:
+    # The check is made once for the key every mailbox sends with, so its lines and errors name them all.
+    account = replace(sendgrid_account(connection, boxes[0], secrets), address=", ".join(box.address for box in boxes))
 
     def check() -> None:
         asyncio.run(sendgrid.check(account))

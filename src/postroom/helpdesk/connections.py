@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, selectinload
 from postroom.errors import Conflict, InvalidSetting, NotFound
 from postroom.jobs.leases import connection_lease
 from postroom.sources.oauth import DEFAULT_TOKEN_URI
+from postroom.sources.webhooks import load_sendgrid_key
 from postroom.store.models import (
     Connection,
     ConnectionLog,
@@ -821,6 +822,10 @@ class ConnectionService:
                 )
             if not connection.webhook_signing_key_enc:
                 raise InvalidSetting("webhook_signing_key", "is required for mode webhook: requests are verified")
+            if connection.webhook_provider == "sendgrid":
+                # Checked when saved, not at the first post: a key that cannot verify anything would
+                # answer every post 503 while the connection shows RUNNING. (Mailgun's key is any text.)
+                load_sendgrid_key(self.secrets.decrypt(connection.webhook_signing_key_enc))
         if connection.oauth_enabled and mode not in _READING_MODES and connection.outbound is not OutboundKind.SMTP:
             raise InvalidSetting("oauth_enabled", "OAuth signs in to IMAP, POP3 or SMTP; this connection uses none")
 

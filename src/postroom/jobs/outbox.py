@@ -18,6 +18,25 @@ up due copies like due mail, and when the attempts run out it is ``failed`` with
 log. A retry first searches the Sent folder for the mail's Message-ID, since the APPEND of an attempt whose
 result was never recorded may have gone through: a copy is never filed twice. Whatever happens to the copy,
 the mail stays sent (never failed, never sent again).
+
+Stopping (``postroom serve`` or ``worker`` on SIGTERM/SIGINT) lets the sends in flight finish for
+``OutboxLimits.shutdown_grace`` seconds; a send still running then is cancelled. What happens to its row
+depends on what is known about it: a send that had not finished signing in to the SMTP server (connect,
+TLS, EHLO, AUTH, an OAuth token refresh) never issued MAIL FROM, let alone DATA, so its row is ``queued``
+again and another worker or the next start sends it; one that got further, or any SendGrid request (an
+HTTP request cut off may have been accepted), may have been delivered, so it becomes ``uncertain`` at once
+rather than after the claim runs out.
+
+A refused sign-in while sending (SMTP 535, SendGrid 401/403 for the key, an OAuth token endpoint refusing
+the client) keeps the row queued with the usual backoff, and a RUNNING connection turns ERROR with the
+reason, marked as found while sending (logged once, when the status changes). The runner writes statuses
+only on its own transitions, so this ERROR stays until a send through the connection succeeds (which sets
+RUNNING again, only over an ERROR of ours) or the connection restarts. A revoked OAuth grant
+(``invalid_grant``: :class:`ReauthorizationRequired`) cannot heal by retrying: the mailbox's rows are
+parked for ``OutboxLimits.reauth_wait`` without counting attempts (a reply waits for the admin, it is
+never given up for this), and this worker does not ask the token endpoint again for that mailbox until
+its stored refresh token changes (an admin pasted a new one: the parked rows are due at once) or the wait
+is over (one request per mailbox per ``reauth_wait``, in case the provider relents).
 """
 
 from __future__ import annotations
@@ -25,26 +44,35 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+import aiosmtplib
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from postroom.channels.accounts import MailboxAuth, imap_account, mailbox_auth, sendgrid_account, smtp_account
 from postroom.channels.logs import ConnectionEventLog
-from postroom.errors import ChannelError, DeliveryError, PostroomError
+from postroom.errors import (
+    AuthenticationError,
+    ChannelError,
+    DeliveryError,
+    PostroomError,
+    ReauthorizationRequired,
+)
 from postroom.mail.model import ComposedMail
 from postroom.pipeline.context import Event
-from postroom.sources.base import ImapAccount
+from postroom.sources.base import ImapAccount, LogLevel
 from postroom.sources.imap import ImapAuthenticator
 from postroom.store.db import Database
 from postroom.store.models import (
     Connection,
     ConnectionMode,
+    ConnectionStatus,
     Mailbox,
     Message,
     OutboundKind,
@@ -58,7 +86,7 @@ from postroom.transports import sendgrid, smtp
 from postroom.transports.base import SendResult, SmtpAccount
 from postroom.transports.sendgrid import SendgridAccount, SendgridTemporaryError
 from postroom.transports.sent_folder import SentCopy, append_to_sent, files_sent_mail_itself
-from postroom.transports.smtp import SmtpAuthenticator
+from postroom.transports.smtp import SmtpAuthenticator, password_auth
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +136,16 @@ class OutboxLimits:
     claim_batch: int = 8  # messages sent concurrently by one worker
     claim_seconds: float = 600.0  # longer than any send can take; after it a claim is stale
     poll_seconds: float = 1.0
+    # On stop, how long sends in flight may take to finish before they are cancelled (module docstring).
+    # Short enough for a container's stop timeout (Docker: 10 s) with the connections' own shutdown.
+    shutdown_grace: float = 8.0
+    # After a token endpoint refused a mailbox's OAuth grant: how long its replies wait, and how long before
+    # this worker asks the endpoint again without a new refresh token.
+    reauth_wait: float = 3600.0
+
+
+# How often a send in progress looks whether the worker is stopping.
+_STOP_CHECK_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +164,40 @@ UNCERTAIN_REASON = (
     "the worker sending this message stopped before it could record the result; "
     "it may have been delivered — check with the recipient, then resend if needed"
 )
+SHUTDOWN_UNCERTAIN_REASON = (
+    "the worker was shut down while the server was receiving this message; "
+    "it may have been delivered — check with the recipient, then resend if needed"
+)
+# Ends the status message of a connection set to ERROR by a failed send, so that only such an ERROR is cleared
+# by a later successful send (never one the runner wrote).
+SENDING_MARK = " (found while sending; replies stay queued until it is fixed)"
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A claimed row being sent by this worker; ``handed`` once the message may have reached the server."""
+
+    handed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a claimed row goes: its connection (at the revision read) and mailbox, for status and parking."""
+
+    connection_id: int | None
+    revision: int | None
+    mailbox_id: int | None
+    refresh_token_enc: str = field(default="", repr=False)  # the stored OAuth grant (encrypted), when any
+    flagged: bool = False  # the connection showed an ERROR of ours when the row was read: a success clears it
+
+
+@dataclass(frozen=True, slots=True)
+class _Reauth:
+    """A mailbox whose grant the token endpoint refused: not asked again before ``until`` unless the grant changed."""
+
+    refresh_token_enc: str = field(repr=False)
+    until: float  # time.monotonic()
+    error: str
 
 
 class OutboxWorker:
@@ -158,6 +230,9 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # Touched only on the outbox's event loop thread.
+        self._flights: dict[int, _Flight] = {}
+        self._reauth: dict[int, _Reauth] = {}  # mailbox id → its refused grant
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -166,11 +241,16 @@ class OutboxWorker:
         self._thread = threading.Thread(target=self._main, name="outbox", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def signal_stop(self) -> None:
+        """Ask the worker to stop: no more claims; sends in flight get ``shutdown_grace`` to finish."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop and wait until sends in flight are settled (finished, queued again or uncertain)."""
+        self.signal_stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(self.limits.shutdown_grace + 10.0 if timeout is None else timeout)
             self._thread = None
 
     def wake(self) -> None:
@@ -185,7 +265,8 @@ class OutboxWorker:
             self._wake.clear()
             try:
                 self.mark_stale_uncertain()
-                sent = await self.run_once()
+                self.release_reauthorized()
+                sent = await self._run_until_stopped()
             except Exception:
                 log.exception("outbox.loop_failed")
                 sent = 0
@@ -193,16 +274,37 @@ class OutboxWorker:
                 continue
             await asyncio.to_thread(self._wake.wait, self.limits.poll_seconds)
 
+    async def _run_until_stopped(self) -> int:
+        """:meth:`run_once`, cut short when a stop's grace period runs out (module docstring)."""
+        work = asyncio.ensure_future(self.run_once())
+        while not work.done() and not self._stop.is_set():
+            await asyncio.wait({work}, timeout=_STOP_CHECK_SECONDS)
+        if not work.done():
+            await asyncio.wait({work}, timeout=self.limits.shutdown_grace)
+        if work.done():
+            return work.result()
+        in_flight = dict(self._flights)
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        self._abandon(in_flight)
+        return 0
+
     # -- work ----------------------------------------------------------------------------------
 
     async def run_once(self) -> int:
         """Claim due mail and due Sent copies, send and file them; returns how many were attempted."""
         ids = self.claim()
         copies = self.claim_sent_copies()
-        if ids or copies:
-            await asyncio.gather(
-                *(self._send(outbox_id) for outbox_id in ids), *(self._file_pending(outbox_id) for outbox_id in copies)
-            )
+        self._flights.update((outbox_id, _Flight()) for outbox_id in ids)
+        try:
+            if ids or copies:
+                await asyncio.gather(
+                    *(self._send(outbox_id) for outbox_id in ids),
+                    *(self._file_pending(outbox_id) for outbox_id in copies),
+                )
+        finally:
+            for outbox_id in ids:
+                self._flights.pop(outbox_id, None)
         return len(ids) + len(copies)
 
     def claim(self) -> list[int]:
@@ -299,6 +401,17 @@ class OutboxWorker:
                 references=(),
             )
             connection_id = row.connection_id
+            target = _Target(
+                connection_id,
+                connection.revision if connection is not None else None,
+                row.mailbox_id if mailbox is not None else None,
+                mailbox.oauth_refresh_token_enc
+                if mailbox is not None and connection is not None and connection.oauth_enabled
+                else "",
+                flagged=connection is not None
+                and connection.status is ConnectionStatus.ERROR
+                and connection.status_message.endswith(SENDING_MARK),
+            )
             try:
                 route = self._route(connection, mailbox) if mailbox is not None else None
             except PostroomError as exc:
@@ -312,21 +425,34 @@ class OutboxWorker:
             self._settle_failed(outbox_id, setup_error, events_log)
             return
         try:
-            await self._deliver(outbox_id, route, mail, events_log)
+            refused = self._refused_grant(target)
+            if refused is not None:
+                # The token endpoint said invalid_grant for this very grant: asking again cannot help.
+                self._settle_parked(outbox_id, refused.error, events_log)
+                return
+            await self._deliver(outbox_id, route, mail, events_log, target)
         finally:
             if route.auth is not None:
                 route.auth.close()
 
     async def _deliver(
-        self, outbox_id: int, route: _Route, mail: ComposedMail, events_log: ConnectionEventLog | None
+        self,
+        outbox_id: int,
+        route: _Route,
+        mail: ComposedMail,
+        events_log: ConnectionEventLog | None,
+        target: _Target,
     ) -> None:
+        flight = self._flights.get(outbox_id) or _Flight()
         try:
             if route.sendgrid is not None:
+                # One HTTP request: once it is on its way it may be accepted, whatever happens to the answer.
+                flight.handed = True
                 result = await self.sendgrid_sender(route.sendgrid, mail.raw, mail.envelope_from, mail.recipients)
-            elif route.smtp is not None and route.auth is not None:
-                result = await self.sender(route.smtp, mail, authenticate=route.auth.smtp)
             elif route.smtp is not None:
-                result = await self.sender(route.smtp, mail)
+                result = await self.sender(
+                    route.smtp, mail, authenticate=_marking(route.auth.smtp if route.auth else password_auth, flight)
+                )
             else:
                 # _route always sets one of the two; should it ever not, the row fails visibly.
                 raise PostroomError("no transport is configured for this message")
@@ -338,14 +464,23 @@ class OutboxWorker:
             else:
                 self._settle_failed(outbox_id, reply, events_log)
             return
+        except ReauthorizationRequired as exc:
+            # Retrying the refresh at every backoff step only hammers the token endpoint: park the mailbox.
+            self._refuse_grant(target, str(exc))
+            self._settle_parked(outbox_id, str(exc), events_log)
+            self._flag_connection(target, exc, events_log)
+            return
         except ChannelError as exc:
             # Cannot connect, TLS or sign-in failed: the mail is fine, the connection is not. Retry on
             # backoff (an admin may fix the credentials meanwhile), give up after max_attempts.
             self._settle_retry(outbox_id, str(exc), events_log)
+            if isinstance(exc, AuthenticationError):
+                self._flag_connection(target, exc, events_log)
             return
         except PostroomError as exc:
             self._settle_failed(outbox_id, str(exc), events_log)
             return
+        self._clear_flag(target, events_log)
         wanted = self._settle_sent(outbox_id, result, events_log, sent_copy=route.sent_copy is not None)
         if wanted and route.sent_copy is not None:
             # Nothing can have filed this copy yet: no search before the APPEND.
@@ -443,6 +578,125 @@ class OutboxWorker:
             self._settle_copy_retry(outbox_id, f"unexpected error: {type(exc).__name__}", events_log)
             return
         self._settle_copy_filed(outbox_id, copy, events_log)
+
+    # -- sign-in failures found while sending -----------------------------------------------------
+
+    def _refused_grant(self, target: _Target) -> _Reauth | None:
+        """The refusal to honour instead of asking the token endpoint again, if this mailbox's grant was refused."""
+        if target.mailbox_id is None:
+            return None
+        refused = self._reauth.get(target.mailbox_id)
+        if refused is None:
+            return None
+        if refused.refresh_token_enc != target.refresh_token_enc or time.monotonic() >= refused.until:
+            # A new grant, or time for one more try: the token endpoint decides again.
+            del self._reauth[target.mailbox_id]
+            return None
+        return refused
+
+    def _refuse_grant(self, target: _Target, error: str) -> None:
+        if target.mailbox_id is not None:
+            until = time.monotonic() + self.limits.reauth_wait
+            self._reauth[target.mailbox_id] = _Reauth(target.refresh_token_enc, until, error)
+
+    def release_reauthorized(self) -> int:
+        """Make the parked mail of a mailbox due now once its refresh token changed (an admin signed in again)."""
+        if not self._reauth:
+            return 0
+        with self.db.read() as session:
+            query = select(Mailbox.id, Mailbox.oauth_refresh_token_enc).where(Mailbox.id.in_(list(self._reauth)))
+            stored = {mailbox_id: refresh_token_enc for mailbox_id, refresh_token_enc in session.execute(query)}
+        changed = [m for m, refused in self._reauth.items() if stored.get(m) != refused.refresh_token_enc]
+        if not changed:
+            return 0
+        for mailbox_id in changed:
+            del self._reauth[mailbox_id]
+        with self.db.write() as session:
+            result = session.execute(
+                update(Outbox)
+                .where(Outbox.mailbox_id.in_(changed), Outbox.status == OutboxStatus.QUEUED)
+                .values(next_attempt_at=utcnow())
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _flag_connection(self, target: _Target, exc: ChannelError, events_log: ConnectionEventLog | None) -> None:
+        """Show a sign-in refused while sending on a RUNNING connection (once: only the change is logged).
+
+        Only RUNNING is replaced: STARTING belongs to a start in progress, whose own sign-in check decides, and
+        an ERROR already says what the runner found. The revision guards against settings changed meanwhile.
+        """
+        if target.connection_id is None:
+            return
+        message = f"{exc}{SENDING_MARK}"
+        with self.db.write() as session:
+            query = update(Connection).where(
+                Connection.id == target.connection_id,
+                Connection.enabled.is_(True),
+                Connection.status == ConnectionStatus.RUNNING,
+            )
+            if target.revision is not None:
+                query = query.where(Connection.revision == target.revision)
+            result = session.execute(
+                query.values(status=ConnectionStatus.ERROR, status_message=message, status_changed_at=utcnow())
+            )
+        if getattr(result, "rowcount", 0) and events_log is not None:
+            events_log("error", "send_sign_in_failed", message)
+
+    def _clear_flag(self, target: _Target, events_log: ConnectionEventLog | None) -> None:
+        """After a successful send: an ERROR set by :meth:`_flag_connection` is over; RUNNING again."""
+        if target.connection_id is None or not target.flagged:
+            return  # one write less per send; should another worker flag it meanwhile, the next success clears it
+        with self.db.write() as session:
+            result = session.execute(
+                update(Connection)
+                .where(
+                    Connection.id == target.connection_id,
+                    Connection.status == ConnectionStatus.ERROR,
+                    Connection.status_message.endswith(SENDING_MARK, autoescape=True),
+                )
+                .values(status=ConnectionStatus.RUNNING, status_message="", status_changed_at=utcnow())
+            )
+        if getattr(result, "rowcount", 0) and events_log is not None:
+            events_log("info", "send_sign_in_ok", "signed in for sending again; running")
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    def _abandon(self, in_flight: dict[int, _Flight]) -> None:
+        """Settle the sends cancelled at shutdown: queued again if never handed to the server, else uncertain."""
+        events: list[Event] = []
+        notes: list[tuple[int | None, LogLevel, str]] = []
+        for outbox_id, flight in in_flight.items():
+            with self.db.write() as session:
+                row = session.get(Outbox, outbox_id)
+                if row is None or row.status is not OutboxStatus.SENDING or row.claimed_by != self.worker_id:
+                    continue  # settled before the cancellation reached it
+                if flight.handed:
+                    events.append(_settle(session, row, OutboxStatus.UNCERTAIN, SHUTDOWN_UNCERTAIN_REASON))
+                    notes.append(
+                        (
+                            row.connection_id,
+                            "warning",
+                            f"<{row.message_id}> interrupted by shutdown after the server had it; "
+                            f"marked uncertain: {SHUTDOWN_UNCERTAIN_REASON}",
+                        )
+                    )
+                else:
+                    # Never past the sign-in: nothing reached the server, another worker sends it as if new.
+                    row.next_attempt_at = utcnow()
+                    events.append(_settle(session, row, OutboxStatus.QUEUED, row.last_error, shown=""))
+                    notes.append(
+                        (
+                            row.connection_id,
+                            "info",
+                            f"<{row.message_id}> not sent before shutdown (it never reached the server); queued again",
+                        )
+                    )
+        for connection_id, level, text in notes:
+            if connection_id is not None:
+                ConnectionEventLog(self.db, connection_id, [])(level, "send_interrupted", text)
+            log.info("outbox.send_interrupted", connection_id=connection_id, detail=text)
+        if events:
+            self.on_events(events)
 
     # -- settling ------------------------------------------------------------------------------
 
@@ -573,6 +827,25 @@ class OutboxWorker:
                 f"<{row.message_id}> attempt {row.attempts} failed, retrying at {when}: {error}",
             )
 
+    def _settle_parked(self, outbox_id: int, error: str, events_log: ConnectionEventLog | None) -> None:
+        """Queue again after ``reauth_wait``, counting no attempt: the reply waits for an admin to sign in again."""
+        with self.db.write() as session:
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            row.next_attempt_at = utcnow() + timedelta(seconds=self.limits.reauth_wait)
+            shown = f"waiting for an admin to sign in again: {error}"
+            event = _settle(session, row, OutboxStatus.QUEUED, error, shown=shown)
+            message_id, due = row.message_id, row.next_attempt_at
+        if events_log is not None:
+            events_log(
+                "warning",
+                "send_waiting",
+                f"<{message_id}> waits for re-authorisation (next try {due:%Y-%m-%d %H:%M:%S}, or as soon as "
+                f"a new refresh token is saved): {error}",
+            )
+        self.on_events([event])
+
     def _settle_failed(self, outbox_id: int, error: str, events_log: ConnectionEventLog | None) -> None:
         with self.db.write() as session:
             row = session.get(Outbox, outbox_id)
@@ -605,6 +878,16 @@ def _settle(session: Session, row: Outbox, status: OutboxStatus, error: str, *, 
         if status is OutboxStatus.SENT:
             message.sent_at = row.sent_at
     return Event(_EVENTS[status], message.conversation_id if message else None, row.message_pk, row.connection_id)
+
+
+def _marking(authenticate: SmtpAuthenticator, flight: _Flight) -> SmtpAuthenticator:
+    """``authenticate``, and then mark the flight handed: past the sign-in, MAIL FROM and DATA follow."""
+
+    async def signed_in(client: aiosmtplib.SMTP, account: SmtpAccount) -> None:
+        await authenticate(client, account)
+        flight.handed = True
+
+    return signed_in
 
 
 def _secrets(route: _Route | None) -> list[str]:

@@ -8,6 +8,7 @@ cursor, in one transaction) and returns; only then does the source acknowledge t
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Protocol
 
-from postroom.errors import PostroomError
+from postroom.errors import PostroomError, display_protocol
 
 ImapEncryption = Literal["ssl", "starttls", "none"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -100,6 +101,26 @@ class EventLog(Protocol):
     """Per-connection log (connect, sign-in, imports, errors). Never given secrets."""
 
     def __call__(self, level: LogLevel, event: str, message: str) -> None: ...
+
+
+class MailboxLog:
+    """An :class:`EventLog` whose every line names its mailbox the way errors do.
+
+    A connection with several mailboxes writes one log; ``connecting to …`` or ``reconnecting in …``
+    alone does not say which. Each line gets the prefix of :class:`~postroom.errors.ChannelError`'s text
+    (``IMAP support@example.com: …``), except a line that already begins with a protocol and this
+    address (the text of such an error), so that none names it twice.
+    """
+
+    def __init__(self, log: EventLog, protocol: str, address: str) -> None:
+        self.log = log
+        self.prefix = f"{display_protocol(protocol)} {address}: "
+        self._named = re.compile(r"\S+ " + re.escape(address) + ": ")
+
+    def __call__(self, level: LogLevel, event: str, message: str) -> None:
+        if not self._named.match(message):
+            message = self.prefix + message
+        self.log(level, event, message)
 
 
 StopCheck = Callable[[], bool]

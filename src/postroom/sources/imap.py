@@ -48,6 +48,7 @@ from postroom.sources.base import (
     FetchedMail,
     ImapAccount,
     ImapCursor,
+    MailboxLog,
     RawSink,
     StatusCallback,
     ignore_status,
@@ -330,7 +331,8 @@ class ImapSource:
     ) -> None:
         self.account = account
         self._sink = sink
-        self._log = log
+        # Every line names the mailbox: a connection's log interleaves the lines of all its mailboxes.
+        self._log: EventLog = MailboxLog(log, PROTOCOL, account.address)
         self._on_status = on_status
         self._authenticate = authenticate
         self._backoff = backoff or Backoff()

@@ -39,7 +39,15 @@ from postroom.errors import (
     ProtocolError,
     TlsError,
 )
-from postroom.sources.base import Backoff, EventLog, StatusCallback, ignore_status, run_with_backoff, xoauth2_string
+from postroom.sources.base import (
+    Backoff,
+    EventLog,
+    MailboxLog,
+    StatusCallback,
+    ignore_status,
+    run_with_backoff,
+    xoauth2_string,
+)
 from postroom.tls import client_context, network_error
 
 __all__ = [
@@ -332,7 +340,8 @@ class Pop3Source:
     ) -> None:
         self.account = account
         self._sink = sink
-        self._log = log
+        # Every line names the mailbox: a connection's log interleaves the lines of all its mailboxes.
+        self._log: EventLog = MailboxLog(log, PROTOCOL, account.address)
         self._on_status = on_status
         self._authenticate = authenticate
         self._backoff = backoff or Backoff()

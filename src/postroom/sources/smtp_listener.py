@@ -31,7 +31,7 @@ import socket
 import ssl
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -46,6 +46,10 @@ from postroom.sources.base import InboundMail
 log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 26_214_400
+# What the greeting says after the host name (RFC 5321 §4.3.1 "220 <domain> <text>"). ESMTP there is
+# what clients have looked for since RFC 1869; aiosmtpd's own text named the library and its version,
+# which tells an attacker what to try and a sender nothing.
+IDENT = "Postroom ESMTP"
 # RFC 5321 §4.5.1: "postmaster" is reserved in every domain, case-insensitively, and §4.1.1.3 adds that
 # "RCPT TO:<Postmaster>" without a domain must be accepted too.
 POSTMASTER = "postmaster"
@@ -63,6 +67,7 @@ _ENHANCED_REFUSALS = {
     "552 Error: Too much mail data": "552 5.3.4 Message size exceeds fixed maximum message size",
     "530 Must issue a STARTTLS command first": "530 5.7.0 Must issue a STARTTLS command first",
 }
+_NO_AUTH = "502 5.5.1 AUTH not available: this server only receives mail for its own addresses"
 _TEMPORARY_STORE = "451 4.3.0 Temporary failure storing the message, please try again later"
 _TEMPORARY_LOOKUP = "451 4.3.0 Temporary failure looking up the recipient, please try again later"
 _TOO_MANY_RECIPIENTS = f"452 4.5.3 Too many recipients (at most {MAX_RECIPIENTS} per message)"
@@ -180,12 +185,18 @@ class ForwardingHandler:
     """The aiosmtpd handler: resolve at RCPT, store at DATA, answer with enhanced status codes."""
 
     def __init__(
-        self, resolver: RecipientResolver, sink: InboundSink, hostname: str, domain: str | None = None
+        self,
+        resolver: RecipientResolver,
+        sink: InboundSink,
+        hostname: str,
+        domain: str | Iterable[str] | None = None,
     ) -> None:
         self.resolver = resolver
         self.sink = sink
         self.hostname = hostname
-        self.domain = domain.strip().lower().rstrip(".") if domain else None
+        names = [] if domain is None else [domain] if isinstance(domain, str) else list(domain)
+        # Every domain the listener receives mail for has its postmaster (RFC 5321 §4.5.1).
+        self.domains = tuple(dict.fromkeys(n.strip().lower().rstrip(".") for n in names if n.strip()))
         # The targets accepted so far in each open transaction. aiosmtpd makes a new Envelope after
         # DATA and on RSET, so a transaction that ends any way takes its entry with it.
         self._targets: weakref.WeakKeyDictionary[Envelope, dict[InboundTarget | PostmasterTarget, list[str]]] = (
@@ -193,11 +204,19 @@ class ForwardingHandler:
         )
 
     def is_postmaster(self, address: str) -> bool:
-        """``Postmaster`` alone or ``postmaster@<our domain>``, in any case (RFC 5321 §4.1.1.3, §4.5.1)."""
+        """``Postmaster`` alone or ``postmaster@<one of our domains>``, in any case (RFC 5321 §4.1.1.3, §4.5.1)."""
         local, at, domain = address.strip().strip("<>").rpartition("@")
         if not at:
             return domain.lower() == POSTMASTER
-        return local.lower() == POSTMASTER and self.domain is not None and domain.lower().rstrip(".") == self.domain
+        return local.lower() == POSTMASTER and domain.lower().rstrip(".") in self.domains
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply without AUTH: a receiving MX has no one to sign in (see ``_ListenerSmtp``)."""
+        # With this hook aiosmtpd leaves recording the client's name to it; the Received line uses it.
+        session.host_name = hostname
+        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -340,6 +359,14 @@ class _ListenerSmtp(SMTP):
             status = _ENHANCED_REFUSALS.get(status, status)
         await super().push(status)
 
+    async def smtp_AUTH(self, arg: str) -> None:
+        # aiosmtpd offers its built-in LOGIN and PLAIN after STARTTLS, and with no authenticator every
+        # attempt failed with 535. AUTH is for clients that submit mail (RFC 4954, RFC 6409); this is a
+        # receiving MX that takes mail for its own addresses from anyone without a sign-in, so AUTH is
+        # neither offered in EHLO (ForwardingHandler.handle_EHLO) nor accepted: 502, "command not
+        # implemented" (RFC 5321 §4.2.4).
+        await self.push(_NO_AUTH)
+
 
 class _Controller(Controller):
     """aiosmtpd's threaded Controller on a socket bound beforehand, so that port 0 works race-free."""
@@ -366,7 +393,9 @@ class SmtpListener:
     offered (RFC 3207); ``require_tls`` refuses every command but EHLO, NOOP, STARTTLS and QUIT before it
     (``530 5.7.0``, RFC 3207 §4). Off by default: forwarding MTAs use TLS opportunistically, and a public
     MX must not require it (RFC 3207 §4), since refusing plain text bounces mail. ``domain`` is the
-    domain whose ``postmaster`` the listener accepts (RFC 5321 §4.5.1); ``limits`` caps the sessions.
+    domain (or the domains) whose ``postmaster`` the listener accepts (RFC 5321 §4.5.1); ``limits`` caps
+    the sessions. ``hostname`` is the name in the greeting (``220 <hostname> Postroom ESMTP``), the EHLO
+    reply and the Received lines; the greeting names no library or version (:data:`IDENT`).
     """
 
     def __init__(
@@ -380,7 +409,7 @@ class SmtpListener:
         *,
         tls_context: ssl.SSLContext | None = None,
         require_tls: bool = False,
-        domain: str | None = None,
+        domain: str | Iterable[str] | None = None,
         limits: SessionLimits = SessionLimits(),
         timeout: float = 300.0,
     ) -> None:
@@ -416,6 +445,7 @@ class SmtpListener:
             sock,
             self.limits,
             server_hostname=self.hostname,
+            ident=IDENT,
             data_size_limit=self.max_message_bytes,
             tls_context=self._tls_context,
             require_starttls=self._require_tls,

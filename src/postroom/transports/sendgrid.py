@@ -11,8 +11,14 @@ The outcome is a value or an error with its data, as for SMTP:
 
 - 202 Accepted → a :class:`~postroom.transports.base.SendResult` whose reply keeps SendGrid's
   ``X-Message-Id`` (the provider's id, which its event webhooks quote);
-- 400, 401, 403, 413 and any other 4xx but 408 and 429 → :class:`PermanentDeliveryError` carrying the API's
-  ``errors[].message`` texts: the same request would be refused again;
+- 401 (the key is wrong, revoked, or the account out of credits) and 403 for a key that may not send
+  (``access forbidden``: no ``mail.send`` scope) → :class:`AuthenticationError`, as a refused SMTP sign-in:
+  the fault is the connection's, not the message's, so the outbox keeps the message queued and retries
+  with backoff while an admin fixes the key;
+- 403 about the sender (``The from address does not match a verified Sender Identity``, which SendGrid ties
+  to the ``from`` field), 400, 413 and any other 4xx but 408 and 429 → :class:`PermanentDeliveryError`
+  carrying the API's ``errors[].message`` texts: this message, as it is, would be refused again. An
+  unverified sender fails the message with SendGrid's words; the agent resends once the identity is verified;
 - 408, 429, 5xx and network failures → :class:`SendgridTemporaryError` (a :class:`TemporaryDeliveryError`)
   with ``retry_after`` when the API said how long to wait.
 
@@ -304,6 +310,9 @@ async def send(
     message = f"SendGrid {account.address}: HTTP {status} {response.reason_phrase}: {errors}"
     if status in (408, 429) or status >= 500:
         raise SendgridTemporaryError(message, code=status, retry_after=_retry_after(response))
+    if status == 401 or (status == 403 and not _about_sender(response)):
+        # The key, not the message: the same words as check() at Start, so the connection shows one reason.
+        raise AuthenticationError(PROTOCOL, account.address, f"the API key was refused (HTTP {status}): {errors}")
     raise PermanentDeliveryError(message, code=status)
 
 
@@ -374,6 +383,29 @@ def _api_errors(response: httpx.Response) -> str:
         where = item.get("field")
         texts.append(f"{text} ({where})" if where else text)
     return "; ".join(t for t in texts if t) or response.reason_phrase
+
+
+def _about_sender(response: httpx.Response) -> bool:
+    """Whether a 403 refuses the message's sender (an unverified Sender Identity) rather than the key.
+
+    SendGrid names the ``from`` field in that error; a key without permission answers ``access forbidden``
+    with no field.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    items = data.get("errors") if isinstance(data, Mapping) else None
+    if not isinstance(items, list):
+        return False
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        where = str(item.get("field") or "").lower()
+        text = str(item.get("message") or "").lower()
+        if where.startswith("from") or "sender identity" in text:
+            return True
+    return False
 
 
 def _retry_after(response: httpx.Response) -> float | None:

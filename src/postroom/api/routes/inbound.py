@@ -13,6 +13,7 @@ which only the raw body stream gives; database work still runs in the thread poo
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import structlog
@@ -22,7 +23,14 @@ from starlette.concurrency import run_in_threadpool
 
 from postroom.api.deps import ServiceDep
 from postroom.channels.inbound import InboundRawSink
-from postroom.errors import ConfigurationError, WebhookRejected, WebhookSignatureInvalid, WebhookTooLarge
+from postroom.channels.logs import ConnectionEventLog
+from postroom.errors import (
+    ConfigurationError,
+    WebhookRejected,
+    WebhookSignatureInvalid,
+    WebhookTooLarge,
+    display_protocol,
+)
 from postroom.service import Service
 from postroom.sources.base import InboundMail
 from postroom.sources.smtp_listener import InboundTarget
@@ -43,6 +51,9 @@ router = APIRouter(tags=["inbound"])
 
 # Form fields around the mail (envelope, headers again, charsets) and the multipart framing.
 FORM_OVERHEAD_BYTES = 1024 * 1024
+# A connection whose signing key is unusable says so in its log at most once a minute per process: every
+# post hits it (the provider retries for days), and anyone who knows the URL may post.
+MISCONFIGURED_LOG_INTERVAL = 60.0
 _guard_lock = threading.Lock()
 
 
@@ -101,10 +112,41 @@ def _rejected(exc: WebhookRejected, connection_id: int | None) -> HTTPException:
     return HTTPException(exc.status_code, exc.reason)
 
 
-def _misconfigured(exc: ConfigurationError, provider: str, connection_id: int) -> HTTPException:
+def _should_tell(request: Request, connection_id: int) -> bool:
+    """Whether the connection's log should hear of its misconfiguration now (see MISCONFIGURED_LOG_INTERVAL)."""
+    state = request.app.state
+    now = time.monotonic()
+    with _guard_lock:
+        told: dict[int, float] | None = getattr(state, "inbound_misconfigured_told", None)
+        if told is None:
+            told = {}
+            state.inbound_misconfigured_told = told
+        last = told.get(connection_id)
+        if last is not None and now - last < MISCONFIGURED_LOG_INTERVAL:
+            return False
+        told[connection_id] = now
+        return True
+
+
+def _tell_connection_log(service: Service, provider: str, connection_id: int, exc: ConfigurationError) -> None:
+    ConnectionEventLog(service.db, connection_id)(
+        "error",
+        "webhook_misconfigured",
+        f"{display_protocol(provider)} webhook: {exc}; every post is answered 503 and the provider retries"
+        " later, so no mail is lost, but none arrives until the key is fixed",
+    )
+
+
+async def _misconfigured(
+    request: Request, service: Service, exc: ConfigurationError, provider: str, connection_id: int
+) -> HTTPException:
     # The stored key is unusable: the admin must fix it. A 5xx keeps the provider retrying meanwhile,
-    # and the caller is not told what is wrong with our configuration.
+    # and the caller is not told what is wrong with our configuration. The admin reads the connection's
+    # log, not the service log, so the cause goes there too (keys saved before they were validated on
+    # save, or a provider changed in the database, still end here).
     log.error("inbound.webhook_misconfigured", provider=provider, connection_id=connection_id, error=str(exc))
+    if _should_tell(request, connection_id):
+        await run_in_threadpool(_tell_connection_log, service, provider, connection_id, exc)
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this inbound webhook is not configured correctly")
 
 
@@ -125,7 +167,7 @@ async def sendgrid_inbound(key: str, request: Request, service: ServiceDep) -> d
     except WebhookRejected as exc:
         raise _rejected(exc, connection_id) from None
     except ConfigurationError as exc:
-        raise _misconfigured(exc, "sendgrid", connection_id) from None
+        raise await _misconfigured(request, service, exc, "sendgrid", connection_id) from None
     raw_id = await run_in_threadpool(_store, service, connection_id, mail)
     return {"status": "stored", "raw_message_id": raw_id}
 
@@ -163,7 +205,7 @@ async def _mailgun(key: str, request: Request, service: ServiceDep) -> dict[str,
     except WebhookRejected as exc:
         raise _rejected(exc, connection_id) from None
     except ConfigurationError as exc:
-        raise _misconfigured(exc, "mailgun", connection_id) from None
+        raise await _misconfigured(request, service, exc, "mailgun", connection_id) from None
     try:
         raw_id = await run_in_threadpool(_store, service, connection_id, mail)
     except BaseException:
