@@ -118,6 +118,10 @@ def test_token_create_and_migrate_work_on_a_fresh_data_dir(tmp_path: Path) -> No
     nothing = run("replay", data_dir=tmp_path)
     assert nothing.returncode == 0
     assert "nothing quarantined" in nothing.stdout
+    # Named ids that cannot be replayed are each said so, and the command fails.
+    unknown = run("replay", "99999", data_dir=tmp_path)
+    assert unknown.returncode == 1
+    assert unknown.stderr == "99999\tno such raw message\n"
 
 
 def test_serve_starts_on_embedded_defaults_and_prints_a_token(tmp_path: Path) -> None:

@@ -175,13 +175,29 @@ def replay(
 
     service = _service()
     with service.db.read() as session:
-        query = select(RawMessage.id).where(RawMessage.status == RawStatus.QUARANTINED)
+        query = select(RawMessage.id, RawMessage.status)
         if ids:
             query = query.where(RawMessage.id.in_(ids))
-        targets = list(session.scalars(query.order_by(RawMessage.id)))
+        else:
+            query = query.where(RawMessage.status == RawStatus.QUARANTINED)
+        found = {raw_id: status for raw_id, status in session.execute(query.order_by(RawMessage.id))}
+    # Named ids that cannot be replayed are said so, each with why: silence would look like success.
+    skipped = 0
+    for raw_id in ids or []:
+        status = found.get(raw_id)
+        if status is None:
+            typer.echo(f"{raw_id}	no such raw message", err=True)
+            skipped += 1
+        elif status is not RawStatus.QUARANTINED:
+            typer.echo(f"{raw_id}	not quarantined (it is {status.value}); nothing to replay", err=True)
+            skipped += 1
+    targets = [raw_id for raw_id, status in found.items() if status is RawStatus.QUARANTINED]
     if not targets:
-        typer.echo("nothing quarantined to replay")
+        if not ids:
+            typer.echo("nothing quarantined to replay")
         service.close()
+        if skipped:
+            raise typer.Exit(1)
         return
     service.pipeline.replay(targets)
     # A running worker may take some of them first; those it finishes, these we do here and now.
@@ -197,7 +213,7 @@ def replay(
         failed += outcome == RawStatus.QUARANTINED
         typer.echo(f"{raw_id}\t{outcome.value}" + (f"\t{reason}" if reason else ""))
     service.close()
-    if failed:
+    if failed or skipped:
         raise typer.Exit(1)
 
 

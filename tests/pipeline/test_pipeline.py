@@ -180,6 +180,72 @@ def test_the_same_mail_in_two_mailboxes_of_one_connection_is_one_message(
     assert "both@customer.example" in inbox.raw_statuses()[1][1]
 
 
+def set_status(inbox: Inbox, conversation_id: int, status: ConversationStatus) -> None:
+    with inbox.db.write() as session:
+        session.get(Conversation, conversation_id).status = status  # type: ignore[union-attr]
+
+
+def test_a_customers_answer_puts_a_pending_conversation_back_in_the_open_queue(inbox: Inbox) -> None:
+    inbox.deliver(make_mail("Printer on fire"))
+    [conversation] = inbox.conversations()
+    set_status(inbox, conversation.id, ConversationStatus.PENDING)  # the agent answered: waiting for the customer
+    inbox.events.clear()
+
+    inbox.deliver(make_mail("Re: Printer on fire", body="Still burning.\n"))
+
+    [again] = inbox.conversations()
+    assert again.status == ConversationStatus.OPEN
+    assert len(inbox.messages(again.id)) == 2
+    assert [e.kind for e in inbox.events] == ["conversation.reopened", "message.received"]
+
+
+OUT_OF_OFFICE = [("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")]
+
+
+def test_an_out_of_office_joins_the_latest_conversation_as_it_is_and_the_real_answer_reopens_it(
+    inbox: Inbox,
+) -> None:
+    inbox.deliver(make_mail("Invoice a1", sender="Dan <dan@customer.example>"))
+    [conversation] = inbox.conversations()
+    set_status(inbox, conversation.id, ConversationStatus.RESOLVED)
+
+    # No threading headers, another subject: before, this opened a conversation that then took Dan's answer.
+    inbox.deliver(make_mail("Out of Office: Invoice a1", sender="Dan <dan@customer.example>", headers=OUT_OF_OFFICE))
+    [still] = inbox.conversations()
+    assert still.status == ConversationStatus.RESOLVED
+    assert len(inbox.messages(still.id)) == 2
+
+    inbox.deliver(make_mail("Re: Invoice a1", sender="Dan <dan@customer.example>", body="Paid now.\n"))
+    [reopened] = inbox.conversations()
+    assert reopened.status == ConversationStatus.OPEN
+    assert [m.subject for m in inbox.messages(reopened.id)] == [
+        "Invoice a1",
+        "Out of Office: Invoice a1",
+        "Re: Invoice a1",
+    ]
+
+
+def test_machine_answers_to_no_conversation_are_kept_but_open_none(inbox: Inbox) -> None:
+    inbox.deliver(make_mail("Out of Office", sender="Eve <eve@customer.example>", headers=OUT_OF_OFFICE))
+    report = (
+        b"From: Mail Delivery System <mailer-daemon@mx.example>\r\nTo: support@example.test\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-9@mx.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n"
+        b"Final-Recipient: rfc822; gone@elsewhere.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <not-ours@elsewhere.example>\r\n"
+        b"--b--\r\n"
+    )
+    inbox.deliver(report)
+
+    assert inbox.conversations() == []
+    [(first, why_first), (second, why_second)] = inbox.raw_statuses()
+    assert (first, second) == (RawStatus.IGNORED, RawStatus.IGNORED)
+    assert why_first.startswith("an automatic reply that answers no conversation: ")
+    assert why_second.startswith("a delivery report that answers no conversation: ")
+
+
 def test_our_own_mail_coming_back_is_ignored(inbox: Inbox) -> None:
     inbox.deliver(
         make_mail(

@@ -7,6 +7,12 @@ In order (seeds 001, 002, 003):
 4. the open conversation of the same contact on the same mailbox, whatever the subject (seed 003);
 5. a reply ("Re: …") to a resolved conversation of the same contact with the same subject reopens it;
 6. otherwise a new conversation titled with the subject, the new text as its description (seed 001).
+
+A customer's mail puts a conversation that waited for them (pending) or was resolved back in the open
+queue. A machine's answer — an out-of-office or a delivery report (RFC 3834, RFC 3464) — never opens,
+reopens or starts a conversation: after rules 1 to 3 it joins the contact's latest conversation as it
+is, and with none it is kept as an ignored raw message; otherwise it would become the "open conversation
+of the contact" that swallows the customer's real answer (rule 4).
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, insert, select, update
 
+from postroom.mail.model import Kind
 from postroom.mail.threading import read_reply_token, subject_key
 from postroom.pipeline.contact import sender_of
 from postroom.pipeline.context import Context, ConversationRow, Event, stage
-from postroom.store.models import Conversation, ConversationStatus, Message, utcnow
+from postroom.store.models import Conversation, ConversationStatus, Message, RawStatus, utcnow
 
 SUBJECT_MATCH_CANDIDATES = 20
 
@@ -40,6 +47,8 @@ _RECENT_OF_CONTACT = (
     .order_by(Conversation.last_message_at.desc())
     .limit(SUBJECT_MATCH_CANDIDATES)
 )
+# Machine answers (out-of-office, delivery reports): they join a conversation but never change its status.
+_MACHINE_ANSWERS = (Kind.AUTO_REPLY, Kind.BOUNCE)
 _CREATE = (
     insert(Conversation)
     .values({column.name: bindparam(column.name) for column in Conversation.__table__.columns if column.name != "id"})
@@ -101,6 +110,8 @@ def _find(ctx: Context) -> ConversationRow | None:
     if ctx.contact is None or ctx.mailbox is None:
         return None
     of_contact = {"mailbox_id": ctx.mailbox.id, "contact_id": ctx.contact.id}
+    if parsed.classification.kind in _MACHINE_ANSWERS:
+        return _row(sql.first(_RECENT_OF_CONTACT, of_contact))
     conversation = _row(sql.first(_OPEN_OF_CONTACT, of_contact))
     if conversation is not None:
         return conversation
@@ -136,6 +147,11 @@ def thread(ctx: Context) -> None:
     if ctx.contact is not None and ctx.mailbox is not None:
         ctx.batch.lock(thread_lock(ctx.mailbox.id, ctx.contact.email))
     conversation = _find(ctx)
+    kind = parsed.classification.kind
+    if conversation is None and kind in _MACHINE_ANSWERS:
+        what = "an automatic reply" if kind is Kind.AUTO_REPLY else "a delivery report"
+        ctx.stop(RawStatus.IGNORED, f"{what} that answers no conversation: " + "; ".join(parsed.classification.reasons))
+        return
     if conversation is None:
         now = utcnow()
         new_id = ctx.batch.sql.scalar(
@@ -158,8 +174,9 @@ def thread(ctx: Context) -> None:
         conversation = ConversationRow(int(new_id), ConversationStatus.OPEN, parsed.subject)
         ctx.new_conversation = True
         ctx.events.append(Event("conversation.created", conversation.id, None, ctx.raw.connection_id))
-    elif conversation.status == ConversationStatus.RESOLVED and not parsed.classification.automated:
-        # A customer writing again into a resolved conversation reopens it; an auto-reply does not.
+    elif conversation.status is not ConversationStatus.OPEN and not parsed.classification.automated:
+        # A customer writing again puts the conversation back in the open queue, whether it waited for
+        # their answer (pending) or was resolved; an automated mail does not.
         ctx.batch.sql.execute(_REOPEN, {"conversation_id": conversation.id})
         conversation.status = ConversationStatus.OPEN
         ctx.events.append(Event("conversation.reopened", conversation.id, None, ctx.raw.connection_id))
