@@ -158,3 +158,39 @@ def test_values_the_database_cannot_hold_are_named_without_a_traceback(data_dir:
     assert header.returncode == 1
     assert header.stderr.startswith("error: email_name: must not contain control characters")
     assert "Traceback" not in long_field.stderr + header.stderr
+
+
+def test_env_files_with_a_bom_quotes_over_lines_and_escapes_are_read(
+    make_service: Callable[..., Service], data_dir: Path
+) -> None:
+    env_file = data_dir / "support.env"
+    env_file.write_bytes(
+        "\ufeffADDRESS=support@example.test\n"
+        "IMAP_SERVER=imap.example.test\n"
+        "SMTP_SERVER=smtp.example.test\n"
+        "PASSWORD='p\\w \"x\"'\n"
+        'SMTP_SIGNATURE="-- \n{{ sender_name }}\\nCafé \\"Support\\"" # a comment after the value\n'.encode()
+    )
+
+    result = run("inbox", "create", "Support", "--from", str(env_file), data_dir=data_dir)
+
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert view["smtp_signature"] == '-- \n{{ sender_name }}\nCafé "Support"'
+    service, _, box = stored(make_service, data_dir, "Support")
+    assert service.secrets.decrypt(box.password_enc) == 'p\\w "x"'  # single quotes: as written
+
+
+def test_env_files_that_are_not_utf8_or_never_close_a_quote_are_named(data_dir: Path) -> None:
+    latin = data_dir / "latin.env"
+    latin.write_bytes(b"EMAIL_NAME=Caf\xe9\n")
+    open_quote = data_dir / "open.env"
+    open_quote.write_text('SMTP_SIGNATURE="Regards\nnever closed\n')
+
+    not_utf8 = run("inbox", "create", "A", "--from", str(latin), data_dir=data_dir)
+    unclosed = run("inbox", "create", "B", "--from", str(open_quote), data_dir=data_dir)
+
+    assert not_utf8.returncode == 2 and "Traceback" not in not_utf8.stderr
+    assert "is not UTF-8 text" in not_utf8.stderr
+    assert unclosed.returncode == 2
+    assert "the quoted value of SMTP_SIGNATURE is never closed" in unclosed.stderr

@@ -70,6 +70,7 @@ def test_bad_values_are_refused_naming_the_variable(tmp_path: Path, monkeypatch:
         ("POSTROOM_OUTBOX_POLL_SECONDS", "soon", "expected a number, got 'soon'"),
         ("POSTROOM_LOG_LEVEL", "loud", "must be DEBUG, INFO, WARNING or ERROR, got 'loud'"),
         ("POSTROOM_INBOUND_DOMAIN", "new.example, not a domain", "'not a domain' is not a domain name"),
+        ("POSTROOM_INBOUND_DOMAIN", "inbound.example:25", "'inbound.example:25' is not a domain name"),
         ("POSTROOM_INBOUND_DOMAIN", " , ", "needs a domain name"),
         ("POSTROOM_SMTP_HOSTNAME", "mx example", "'mx example' is not a host name"),
     ],

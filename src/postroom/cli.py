@@ -359,14 +359,18 @@ def _marks() -> tuple[str, str, str]:
 def _read_settings_file(path: Path) -> dict[str, object]:
     """A connection's settings from a file: a JSON object (the API's body), or ``KEY=VALUE`` lines.
 
-    The ``KEY=VALUE`` form is what seed 003 calls environment variables: ``#`` starts a comment line,
-    ``export`` and quotes around a value are allowed, and keys are either our field names or the seed's
-    variable names (EMAIL_NAME, IMAP_MAILBOX, CHECK_INTERVAL …).
+    The ``KEY=VALUE`` form is what seed 003 calls environment variables, written as in an ``.env`` file:
+    ``#`` starts a comment line, ``export`` is allowed, and keys are either our field names or the seed's
+    variable names (EMAIL_NAME, IMAP_MAILBOX, CHECK_INTERVAL …). A value in double quotes may span lines
+    and knows the escapes ``\\n``, ``\\t``, ``\\"`` and ``\\\\`` (a multi-line SMTP_SIGNATURE); single quotes
+    take the text as it is. The file is UTF-8, with or without a byte-order mark.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as error:
         raise typer.BadParameter(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise typer.BadParameter(f"{path} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
     if text.lstrip().startswith("{"):
         try:
             loaded = json.loads(text)
@@ -375,19 +379,72 @@ def _read_settings_file(path: Path) -> dict[str, object]:
         if not isinstance(loaded, dict):
             raise typer.BadParameter(f"{path} must hold a JSON object")
         return loaded
+    return _parse_env(text, str(path))
+
+
+_ENV_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+
+
+def _parse_env(text: str, where: str) -> dict[str, object]:
     pairs: dict[str, object] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        number, line = index + 1, lines[index].lstrip()
+        index += 1
+        if not line.strip() or line.startswith("#"):
             continue
         key, eq, value = line.removeprefix("export ").partition("=")
-        if not eq or not key.strip():
-            raise typer.BadParameter(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        # Trailing blanks inside double quotes are the value's ("-- " opens a signature, RFC 3676 §4.3).
+        key, value = key.strip(), value.lstrip()
+        if not value.startswith('"'):
+            value = value.rstrip()
+        if not eq or not key:
+            raise typer.BadParameter(f"{where}:{number}: expected KEY=VALUE")
+        if value.startswith('"'):
+            # Read on, line by line, up to the closing quote that no backslash escapes.
+            body = value[1:]
+            while not _closes(body):
+                if index >= len(lines):
+                    raise typer.BadParameter(f"{where}:{number}: the quoted value of {key} is never closed")
+                body += "\n" + lines[index]
+                index += 1
+            value = _unescape(body[: _closing_quote(body)])
+        elif len(value) >= 2 and value[0] == value[-1] == "'":
             value = value[1:-1]
-        pairs[key.strip()] = value
+        pairs[key] = value
     return pairs
+
+
+def _closing_quote(body: str) -> int:
+    """Where the unescaped closing double quote is, or -1."""
+    escaped = False
+    for position, char in enumerate(body):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            return position
+    return -1
+
+
+def _closes(body: str) -> bool:
+    return _closing_quote(body) >= 0
+
+
+def _unescape(body: str) -> str:
+    out: list[str] = []
+    escaped = False
+    for char in body:
+        if escaped:
+            out.append(_ENV_ESCAPES.get(char, "\\" + char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _connection_body(settings_file: Path | None, assignments: list[str], removed: list[str]) -> dict[str, object]:

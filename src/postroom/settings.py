@@ -62,7 +62,8 @@ def parse_domains(value: Any, setting: str) -> tuple[str, ...]:
             continue
         # As lenient as before lists were allowed (no stricter rule for existing installations), but
         # nothing that would break an address or an SMTP command: no space, control character or "..".
-        if any(c.isspace() or not c.isprintable() or c in '@/<>[]()"' for c in domain) or ".." in domain:
+        # A port ("x.com:25") or any other punctuation of a URL is not part of a mail domain (RFC 5321 §4.1.2).
+        if any(c.isspace() or not c.isprintable() or c in '@/<>[]()":;,\\' for c in domain) or ".." in domain:
             raise InvalidSetting(setting, f"{part.strip()!r} is not a domain name")
         if domain not in domains:
             domains.append(domain)
