@@ -394,3 +394,86 @@ def test_deleting_a_connection_fails_its_queued_replies_visibly(api: Api) -> Non
     with api.service.db.read() as session:
         row = session.scalars(select(Outbox)).one()
         assert (row.status.value, row.last_error) == ("failed", "connection Support was deleted before it was sent")
+
+
+def test_removing_a_mailbox_fails_its_queued_replies_visibly_and_leaves_the_others(api: Api) -> None:
+    created = api.post("/connections", THREE, expect=201)
+    start = {"connection_id": created["id"], "subject": "Hi", "text": "Hello."}
+    # New conversations take the mailboxes in turn: one reply queued from sales@, one from support@.
+    sales = api.post("/conversations", {**start, "to": "ada@customer.test"}, expect=201)
+    support = api.post("/conversations", {**start, "to": "bob@customer.test"}, expect=201)
+    assert sales["messages"][0]["from"]["email"] == "sales@example.test"
+    assert support["messages"][0]["from"]["email"] == "support@example.test"
+
+    assert patch(api, created["id"], {"address": "support@example.test, billing@example.test"}).status_code == 200
+    gone = api.get(f"/conversations/{sales['id']}")["messages"][0]
+    reason = "mailbox sales@example.test was removed from connection Support before it was sent"
+    assert (gone["delivery_status"], gone["delivery_detail"]) == ("failed", reason)
+    assert api.get(f"/conversations/{support['id']}")["messages"][0]["delivery_status"] == "queued"
+    from sqlalchemy import select
+
+    from postroom.store.models import Outbox, OutboxStatus
+
+    with api.service.db.read() as session:
+        rows = {row.message_pk: row for row in session.scalars(select(Outbox))}
+    assert (rows[gone["id"]].status, rows[gone["id"]].last_error) == (OutboxStatus.FAILED, reason)
+    assert rows[support["messages"][0]["id"]].status is OutboxStatus.QUEUED
+
+
+def test_a_new_address_carries_neither_smtp_username_nor_smtp_password(api: Api) -> None:
+    created = api.post(
+        "/connections", {**BODY, "smtp_username": "relay-user", "smtp_password": "relay-pass"}, expect=201
+    )
+    addresses = "support@example.test, new@example.test"
+    response = patch(api, created["id"], {"address": addresses, "password": ["********", "pw-new"]})
+    assert response.status_code == 200, response.text
+    with api.service.db.read() as session:
+        boxes = api.service.connections.get(session, created["id"]).mailboxes
+        logins = [(b.address, b.smtp_username, bool(b.smtp_password_enc)) for b in boxes]
+    # The new mailbox signs in to SMTP as itself (its username and password), not as half of another's login.
+    assert logins == [("support@example.test", "relay-user", True), ("new@example.test", "", False)]
+
+    # Given in the same PATCH, they are taken.
+    addresses += ", third@example.test"
+    response = patch(
+        api,
+        created["id"],
+        {
+            "address": addresses,
+            "password": ["********", "********", "pw-third"],
+            "smtp_username": ["relay-user", "", "third-relay"],
+            "smtp_password": ["********", "", "third-pass"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    with api.service.db.read() as session:
+        third = api.service.connections.get(session, created["id"]).mailboxes[2]
+        assert (third.smtp_username, api.service.secrets.decrypt(third.smtp_password_enc)) == (
+            "third-relay",
+            "third-pass",
+        )
+
+
+def test_saved_settings_make_replies_that_failed_due_at_once_but_not_scheduled_ones(api: Api) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from postroom.store.models import Outbox, utcnow
+
+    created = api.post("/connections", BODY, expect=201)
+    start = {"connection_id": created["id"], "subject": "Hi", "text": "Hello."}
+    failed = api.post("/conversations", {**start, "to": "ada@customer.test"}, expect=201)["messages"][0]["id"]
+    later = api.post("/conversations", {**start, "to": "bob@customer.test"}, expect=201)["messages"][0]["id"]
+    hour = utcnow() + timedelta(hours=1)
+    with api.service.db.write() as session:
+        for row in session.scalars(select(Outbox)):
+            # One parked after a refused sign-in (as jobs.outbox leaves it), one merely scheduled for later.
+            row.next_attempt_at = hour
+            if row.message_pk == failed:
+                row.last_error = "SMTP support@example.test: authentication failed: 535 5.7.8 no"
+    assert patch(api, created["id"], {"smtp_password": "fixed"}).status_code == 200
+    with api.service.db.read() as session:
+        due = {row.message_pk: row.next_attempt_at for row in session.scalars(select(Outbox))}
+    assert due[failed] <= utcnow()
+    assert due[later] == hour

@@ -1,5 +1,8 @@
 """A sign-in refused while sending shows on the connection, and the replies wait instead of failing.
 
+The replies are parked without spending attempts, tried again at the retry policy's longest delay, and due at
+once when the connection's settings are saved; another mailbox's successful send leaves the ERROR alone.
+
 Whole Postroom processes against real peers: Dovecot reads the mailbox (its session stays up, so the runner
 keeps the connection RUNNING), and the sends go to an aiosmtpd server, the SendGrid stand-in or, with OAuth,
 an SMTP server asking the local OAuth provider about every token.
@@ -27,6 +30,8 @@ from support import FAST, Api, connection_body, wait_until
 
 # Enough attempts that the replies outlive the failures below; as quick as FAST otherwise.
 PATIENT = replace(FAST, retry=RetryPolicy(first_delay=0.2, factor=2.0, max_delay=0.5, max_attempts=50))
+# A refused sign-in parks a reply for max_delay: an hour here, so only saved settings can bring it back soon.
+SLOW = replace(FAST, retry=RetryPolicy(first_delay=0.2, factor=2.0, max_delay=3600.0, max_attempts=4))
 
 
 class CountingProvider(OAuthTestServer):
@@ -108,7 +113,8 @@ def test_a_refused_sendgrid_key_while_sending_shows_on_the_connection_until_a_se
         assert sends == [401, 401, 401, 401, 202]
         # Logged once when the status changed, not at every retry.
         assert len(logs(api, connection_id, "send_sign_in_failed")) == 1
-        assert len(logs(api, connection_id, "send_retry")) == 4
+        assert len(logs(api, connection_id, "send_waiting")) == 4
+        assert logs(api, connection_id, "send_retry") == []
         assert len(logs(api, connection_id, "send_sign_in_ok")) == 1
         assert all(sendgrid_api.api_key not in e["message"] for e in api.get(f"/connections/{connection_id}/logs"))
 
@@ -129,7 +135,7 @@ def test_a_refused_smtp_password_while_sending_keeps_the_reply_and_shows_on_the_
 
     failed = api.wait_status(connection_id, "ERROR", message="authentication failed")
     assert failed["status_message"].startswith(f"SMTP {dovecot_user.address}: authentication failed: 535")
-    wait_until(lambda: len(logs(api, connection_id, "send_retry")) >= 3, timeout=10)
+    wait_until(lambda: len(logs(api, connection_id, "send_waiting")) >= 3, timeout=10)
     # Still ERROR, logged once, and the reply is still waiting.
     assert api.get(f"/connections/{connection_id}")["status"] == "ERROR"
     assert len(logs(api, connection_id, "send_sign_in_failed")) == 1
@@ -204,3 +210,102 @@ def test_a_revoked_grant_while_sending_is_an_error_and_the_token_endpoint_is_lef
     wait_until(lambda: delivery(api, conversation, first)[0] == delivery(api, conversation, second)[0] == "sent")
     api.wait_status(connection_id, "RUNNING")
     assert len(oauth_smtp.messages) == 2
+
+
+def outbox_row(service: Service, message_id: int) -> Outbox:
+    with service.db.read() as session:
+        row: Outbox = session.scalars(select(Outbox).where(Outbox.message_pk == message_id)).one()
+    return row
+
+
+def test_refused_credentials_outlast_the_retry_attempts_without_failing_the_reply(
+    make_service: Callable[..., Service],
+    dovecot: DovecotServer,
+    dovecot_user: MailUser,
+    smtp_server: SmtpTestServer,
+) -> None:
+    # FAST gives up a temporary failure after 4 attempts; a refused password is not one of those.
+    service = make_service()
+    api = Api(service)
+    conversation = open_conversation(api, dovecot, dovecot_user, connection_body(dovecot, dovecot_user, smtp_server))
+    connection_id = conversation["connection_id"]
+    smtp_server.add_user(dovecot_user.address, "changed-elsewhere")
+    message_id = reply(api, conversation, "Later.")
+
+    wait_until(lambda: len(logs(api, connection_id, "send_waiting")) >= 6, timeout=30)
+    row = outbox_row(service, message_id)
+    assert (row.status, row.attempts) == (OutboxStatus.QUEUED, 0)
+    status, detail = delivery(api, conversation, message_id)
+    assert status in ("queued", "sending")
+    assert "waiting for an admin to fix the credentials" in detail or status == "sending"
+    assert logs(api, connection_id, "send_failed") == []
+
+    smtp_server.add_user(dovecot_user.address, dovecot_user.password)
+    wait_until(lambda: delivery(api, conversation, message_id)[0] == "sent", timeout=15)
+    assert len(smtp_server.messages) == 1
+
+
+def test_saving_fixed_credentials_sends_the_parked_replies_at_once(
+    make_service: Callable[..., Service],
+    dovecot: DovecotServer,
+    dovecot_user: MailUser,
+    smtp_server: SmtpTestServer,
+) -> None:
+    service = make_service(policies=SLOW)
+    api = Api(service)
+    conversation = open_conversation(api, dovecot, dovecot_user, connection_body(dovecot, dovecot_user, smtp_server))
+    connection_id = conversation["connection_id"]
+    # The provider now wants an app password for SMTP; the admin has not saved it yet.
+    smtp_server.add_user(dovecot_user.address, "app-password-1")
+    message_id = reply(api, conversation, "Parked.")
+    api.wait_status(connection_id, "ERROR", message="authentication failed")
+    wait_until(lambda: "fix the credentials" in delivery(api, conversation, message_id)[1])
+    assert outbox_row(service, message_id).attempts == 0
+
+    # Parked for an hour, unless saving the settings brings it back: it goes out within seconds.
+    patched = api.client.patch(f"/api/v1/connections/{connection_id}", json={"smtp_password": "app-password-1"})
+    assert patched.status_code == 200, patched.text
+    wait_until(lambda: delivery(api, conversation, message_id)[0] == "sent", timeout=15)
+    api.wait_status(connection_id, "RUNNING")
+    assert len(smtp_server.messages) == 1
+
+
+def test_another_mailboxs_successful_send_leaves_the_error_of_a_refused_one(
+    make_service: Callable[..., Service],
+    dovecot: DovecotServer,
+    smtp_server: SmtpTestServer,
+) -> None:
+    service = make_service(policies=PATIENT)
+    api = Api(service)
+    refused, fine = dovecot.add_user(), dovecot.add_user()
+    smtp_server.add_user(fine.address, fine.password)
+    body = connection_body(
+        dovecot,
+        refused,
+        smtp_server,
+        address=f"{refused.address}, {fine.address}",
+        password=[refused.password, fine.password],
+    )
+    first = open_conversation(api, dovecot, refused, body)
+    connection_id = first["connection_id"]
+    smtp_server.add_user(refused.address, "changed-elsewhere")
+    stuck = reply(api, first, "From the refused mailbox.")
+    failed = api.wait_status(connection_id, "ERROR", message="authentication failed")
+    assert failed["status_message"].startswith(f"SMTP {refused.address}: authentication failed")
+
+    dovecot.append(fine, make_mail("Other question", sender="Di <di@customer.example>", to=fine.address))
+    second: dict[str, Any] = wait_until(
+        lambda: [c for c in api.conversations(connection_id=connection_id) if c["id"] != first["id"]], timeout=10
+    )[0]
+    sent = reply(api, second, "From the working mailbox.")
+    wait_until(lambda: delivery(api, second, sent)[0] == "sent", timeout=15)
+    # The refused mailbox's password is still refused: the ERROR stays, and its reply still waits.
+    still = api.get(f"/connections/{connection_id}")
+    assert (still["status"], still["status_message"]) == ("ERROR", failed["status_message"])
+    assert logs(api, connection_id, "send_sign_in_ok") == []
+    assert delivery(api, first, stuck)[0] in ("queued", "sending")
+
+    smtp_server.add_user(refused.address, refused.password)
+    wait_until(lambda: delivery(api, first, stuck)[0] == "sent", timeout=15)
+    api.wait_status(connection_id, "RUNNING")
+    assert len(logs(api, connection_id, "send_sign_in_ok")) == 1

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Enum, String, func, select
+from sqlalchemy import Enum, String, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -270,7 +270,9 @@ def _carried(values: list[str], match: int | None, secret: bool) -> str:
     """A stored per-mailbox value for a mailbox of the new address list (see :func:`match_mailboxes`).
 
     A new mailbox takes the last stored value (seed 003's "the last value repeats"), except a secret:
-    one mailbox's password is never another's.
+    one mailbox's password is never another's. The caller passes the SMTP user name as a secret too: without
+    the password that goes with it, another mailbox's SMTP login would sign the new one in with its own IMAP
+    password (535); with neither, SMTP signs in as the mailbox's own user.
     """
     if match is not None:
         return values[match]
@@ -548,7 +550,8 @@ class ConnectionService:
                 matches = match_mailboxes(merged["address"], _address_list(data["address"]))
                 for field in MAILBOX_FIELDS:
                     stored = merged[field]
-                    merged[field] = [_carried(stored, j, field in SECRET_FIELDS) for j in matches]
+                    secret = field in SECRET_FIELDS or field == "smtp_username"
+                    merged[field] = [_carried(stored, j, secret) for j in matches]
             for field in MAILBOX_FIELDS:
                 if data.get(field) is not None:
                     merged[field] = data[field]
@@ -562,6 +565,7 @@ class ConnectionService:
             # credentials take effect on restart; we restart for the admin). A new name or description
             # changes nothing that runs (the supervisor and runners read only the revision), so no restart.
             connection.revision += 1
+            self._retry_now(session, connection)
         connection.updated_at = utcnow()
         session.flush()
         return connection
@@ -574,16 +578,37 @@ class ConnectionService:
         session.delete(connection)
         session.flush()
 
-    def _fail_queued(self, session: Session, connection: Connection) -> None:
-        """Replies still queued can never go out once their connection is gone: say so, on the row and to the agent.
+    def _retry_now(self, session: Session, connection: Connection) -> None:
+        """Saved settings may fix what failed: the queued replies that already failed are due at once.
+
+        A reply parked for refused credentials (jobs.outbox) would otherwise wait up to the retry policy's
+        longest delay after the admin fixed the password or the API key. Rows that never failed are left
+        alone: their ``next_attempt_at`` may be a delay the agent chose (``send_after``).
+        """
+        session.execute(
+            update(Outbox)
+            .where(
+                Outbox.connection_id == connection.id,
+                Outbox.status == OutboxStatus.QUEUED,
+                Outbox.last_error != "",
+            )
+            .values(next_attempt_at=utcnow())
+        )
+
+    def _fail_queued(self, session: Session, connection: Connection, mailbox: Mailbox | None = None) -> None:
+        """Replies still queued can never go out once their connection (or ``mailbox``) is gone: say so, on the
+        row and to the agent.
 
         Rows being sent (claimed) are left to the worker sending them. The failure is recorded as the outbox
         records one (jobs.outbox ``_settle``): the row's status and error, mirrored on the agent's message.
         """
-        reason = f"connection {connection.name} was deleted before it was sent"
-        rows = session.scalars(
-            select(Outbox).where(Outbox.connection_id == connection.id, Outbox.status == OutboxStatus.QUEUED)
-        ).all()
+        query = select(Outbox).where(Outbox.connection_id == connection.id, Outbox.status == OutboxStatus.QUEUED)
+        if mailbox is None:
+            reason = f"connection {connection.name} was deleted before it was sent"
+        else:
+            reason = f"mailbox {mailbox.address} was removed from connection {connection.name} before it was sent"
+            query = query.where(Outbox.mailbox_id == mailbox.id)
+        rows = session.scalars(query).all()
         for row in rows:
             row.status = OutboxStatus.FAILED
             row.last_error = reason
@@ -1016,6 +1041,9 @@ class ConnectionService:
                 keep.append(new)
         kept = {id(box) for box in keep}
         for gone in [b for b in connection.mailboxes if id(b) not in kept]:
+            # Its queued replies have no mailbox to go out from any more: failed now, rather than found by the
+            # worker later (or an hour later, when parked).
+            self._fail_queued(session, connection, gone)
             connection.mailboxes.remove(gone)
         session.flush()
         # Positions are unique per connection: park them out of the way before renumbering.

@@ -28,10 +28,15 @@ HTTP request cut off may have been accepted), may have been delivered, so it bec
 rather than after the claim runs out.
 
 A refused sign-in while sending (SMTP 535, SendGrid 401/403 for the key, an OAuth token endpoint refusing
-the client) keeps the row queued with the usual backoff, and a RUNNING connection turns ERROR with the
-reason, marked as found while sending (logged once, when the status changes). The runner writes statuses
-only on its own transitions, so this ERROR stays until a send through the connection succeeds (which sets
-RUNNING again, only over an ERROR of ours) or the connection restarts. A revoked OAuth grant
+the client) cannot heal by retrying sooner: the row is parked without counting an attempt (a reply waits
+for the admin to fix the credentials, it is never given up for this) and tried again after the retry
+policy's longest delay (``RetryPolicy.max_delay``), or at once when the connection's settings are saved
+(``ConnectionService.update`` makes the queued rows that already failed due). Other channel failures
+(cannot connect, TLS) keep the retry policy and its ``max_attempts``. A RUNNING connection turns ERROR with
+the reason, which names the mailbox, marked as found while sending (logged once, when the status changes).
+The runner writes statuses only on its own transitions, so this ERROR stays until a send from the same
+mailbox succeeds (which sets RUNNING again, only over an ERROR of ours: another mailbox's success says
+nothing about this one's credentials) or the connection restarts. A revoked OAuth grant
 (``invalid_grant``: :class:`ReauthorizationRequired`) cannot heal by retrying: the mailbox's rows are
 parked for ``OutboxLimits.reauth_wait`` without counting attempts (a reply waits for the admin, it is
 never given up for this), and this worker does not ask the token endpoint again for that mailbox until
@@ -188,7 +193,9 @@ class _Target:
     revision: int | None
     mailbox_id: int | None
     refresh_token_enc: str = field(default="", repr=False)  # the stored OAuth grant (encrypted), when any
-    flagged: bool = False  # the connection showed an ERROR of ours when the row was read: a success clears it
+    address: str = ""  # the mailbox's address, which the errors of its sign-in name
+    # The connection showed an ERROR of ours about this mailbox when the row was read: a success clears it.
+    flagged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,9 +415,12 @@ class OutboxWorker:
                 mailbox.oauth_refresh_token_enc
                 if mailbox is not None and connection is not None and connection.oauth_enabled
                 else "",
-                flagged=connection is not None
+                address=mailbox.address if mailbox is not None else "",
+                flagged=mailbox is not None
+                and connection is not None
                 and connection.status is ConnectionStatus.ERROR
-                and connection.status_message.endswith(SENDING_MARK),
+                and connection.status_message.endswith(SENDING_MARK)
+                and _names_mailbox(mailbox.address) in connection.status_message,
             )
             try:
                 route = self._route(connection, mailbox) if mailbox is not None else None
@@ -470,12 +480,16 @@ class OutboxWorker:
             self._settle_parked(outbox_id, str(exc), events_log)
             self._flag_connection(target, exc, events_log)
             return
+        except AuthenticationError as exc:
+            # Refused credentials stay refused until an admin changes them, however long that takes: park the
+            # row without spending attempts; saving the connection's settings makes it due at once.
+            self._settle_parked(outbox_id, str(exc), events_log, credentials=True)
+            self._flag_connection(target, exc, events_log)
+            return
         except ChannelError as exc:
-            # Cannot connect, TLS or sign-in failed: the mail is fine, the connection is not. Retry on
-            # backoff (an admin may fix the credentials meanwhile), give up after max_attempts.
+            # Cannot connect or TLS failed: the mail is fine, the connection is not (perhaps only for now).
+            # Retry on backoff, give up after max_attempts.
             self._settle_retry(outbox_id, str(exc), events_log)
-            if isinstance(exc, AuthenticationError):
-                self._flag_connection(target, exc, events_log)
             return
         except PostroomError as exc:
             self._settle_failed(outbox_id, str(exc), events_log)
@@ -643,7 +657,11 @@ class OutboxWorker:
             events_log("error", "send_sign_in_failed", message)
 
     def _clear_flag(self, target: _Target, events_log: ConnectionEventLog | None) -> None:
-        """After a successful send: an ERROR set by :meth:`_flag_connection` is over; RUNNING again."""
+        """After a successful send: an ERROR set by :meth:`_flag_connection` for this mailbox is over; RUNNING.
+
+        Only an ERROR naming the mailbox that just signed in is cleared: with several mailboxes, another one's
+        refused password is still refused.
+        """
         if target.connection_id is None or not target.flagged:
             return  # one write less per send; should another worker flag it meanwhile, the next success clears it
         with self.db.write() as session:
@@ -653,6 +671,7 @@ class OutboxWorker:
                     Connection.id == target.connection_id,
                     Connection.status == ConnectionStatus.ERROR,
                     Connection.status_message.endswith(SENDING_MARK, autoescape=True),
+                    Connection.status_message.contains(_names_mailbox(target.address), autoescape=True),
                 )
                 .values(status=ConnectionStatus.RUNNING, status_message="", status_changed_at=utcnow())
             )
@@ -827,22 +846,36 @@ class OutboxWorker:
                 f"<{row.message_id}> attempt {row.attempts} failed, retrying at {when}: {error}",
             )
 
-    def _settle_parked(self, outbox_id: int, error: str, events_log: ConnectionEventLog | None) -> None:
-        """Queue again after ``reauth_wait``, counting no attempt: the reply waits for an admin to sign in again."""
+    def _settle_parked(
+        self, outbox_id: int, error: str, events_log: ConnectionEventLog | None, *, credentials: bool = False
+    ) -> None:
+        """Queue again later, counting no attempt: the reply waits for an admin.
+
+        A refused grant waits ``reauth_wait`` (or a new refresh token); refused ``credentials`` (a password, an
+        API key) wait the retry policy's longest delay, or until the connection's settings are saved.
+        """
+        wait = self.policy.max_delay if credentials else self.limits.reauth_wait
         with self.db.write() as session:
             row = session.get(Outbox, outbox_id)
             if row is None:
                 return
-            row.next_attempt_at = utcnow() + timedelta(seconds=self.limits.reauth_wait)
-            shown = f"waiting for an admin to sign in again: {error}"
+            row.next_attempt_at = utcnow() + timedelta(seconds=wait)
+            if credentials:
+                shown = f"waiting for an admin to fix the credentials: {error}"
+            else:
+                shown = f"waiting for an admin to sign in again: {error}"
             event = _settle(session, row, OutboxStatus.QUEUED, error, shown=shown)
             message_id, due = row.message_id, row.next_attempt_at
         if events_log is not None:
+            if credentials:
+                waits = "waits for the credentials to be fixed"
+                until = "the connection's settings are saved"
+            else:
+                waits, until = "waits for re-authorisation", "a new refresh token is saved"
             events_log(
                 "warning",
                 "send_waiting",
-                f"<{message_id}> waits for re-authorisation (next try {due:%Y-%m-%d %H:%M:%S}, or as soon as "
-                f"a new refresh token is saved): {error}",
+                f"<{message_id}> {waits} (next try {due:%Y-%m-%d %H:%M:%S}, or as soon as {until}): {error}",
             )
         self.on_events([event])
 
@@ -878,6 +911,14 @@ def _settle(session: Session, row: Outbox, status: OutboxStatus, error: str, *, 
         if status is OutboxStatus.SENT:
             message.sent_at = row.sent_at
     return Event(_EVENTS[status], message.conversation_id if message else None, row.message_pk, row.connection_id)
+
+
+def _names_mailbox(address: str) -> str:
+    """How a channel error names the mailbox (``"SMTP ann@example.com: authentication failed: …"``).
+
+    The leading space and the colon keep ``bob@x.example`` from matching ``jimbob@x.example``.
+    """
+    return f" {address}:"
 
 
 def _marking(authenticate: SmtpAuthenticator, flight: _Flight) -> SmtpAuthenticator:
