@@ -484,6 +484,32 @@ def imap_incoming(target: ProbeTarget, steps: StepRecorder) -> None:
         probe.close()
 
 
+def _wait_for_probe(sent_clock: float, timeout: float, look: Callable[[], str | None], not_arrived: str) -> str:
+    """Ask ``look`` at growing intervals until it finds the probe or time is up; what ``look`` said.
+
+    ``look`` says where it found the probe, with ``{delay}`` where the time since the send goes (filled in
+    by plain replacement: a folder name may hold braces). ``not_arrived`` is the failure's detail.
+    """
+    deadline = sent_clock + timeout
+    interval = _POLL_FIRST
+    while True:
+        found = look()
+        if found is not None:
+            return found.replace("{delay}", f"{time.monotonic() - sent_clock:.2f} s after it was sent")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _StepFailed("NotArrived", not_arrived)
+        time.sleep(min(interval, remaining))
+        interval = min(interval * 2, _POLL_MAX)
+
+
+def _not_arrived(token: str, where: str, timeout: float, hint: str) -> str:
+    return (
+        f"the probe mail ({PROBE_HEADER}: {token}) did not {where} within {timeout:g} s: {hint};"
+        " if it comes later, Postroom ignores it as its own"
+    )
+
+
 def imap_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
     """Send a probe mail to the mailbox itself, wait for it in the folder, then delete it."""
     token = _random.token_hex(8)
@@ -504,29 +530,21 @@ def imap_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
 
     opened: list[ImapSession] = []
 
+    def look() -> str | None:
+        # NOOP first: a server reports mail that arrived meanwhile in the answer to a command
+        # (RFC 3501 §7.3.1); SEARCH then sees it.
+        opened[0].poll()
+        uids = opened[0].search_header(PROBE_HEADER, token)
+        if not uids:
+            return None
+        found.extend(uids)
+        return f"arrived in {account.folder} {{delay}} (UID {uids[0]})"
+
     def arrival() -> str:
         opened.append(ImapSession.open(account, target.auth.imap))
-        deadline = sent_at[0] + target.timeout
-        interval = _POLL_FIRST
-        while True:
-            # NOOP first: a server reports mail that arrived meanwhile in the answer to a command
-            # (RFC 3501 §7.3.1); SEARCH then sees it.
-            opened[0].poll()
-            uids = opened[0].search_header(PROBE_HEADER, token)
-            if uids:
-                found.extend(uids)
-                delay = time.monotonic() - sent_at[0]
-                return f"arrived in {account.folder} {delay:.2f} s after it was sent (UID {uids[0]})"
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _StepFailed(
-                    "NotArrived",
-                    f"the probe mail ({PROBE_HEADER}: {token}) did not arrive in {account.folder} within"
-                    f" {target.timeout:g} s: mail to {target.mailbox.address} may be delivered elsewhere, filtered or"
-                    " delayed; if it comes later, Postroom ignores it as its own",
-                )
-            time.sleep(min(interval, remaining))
-            interval = min(interval * 2, _POLL_MAX)
+        hint = f"mail to {target.mailbox.address} may be delivered elsewhere, filtered or delayed"
+        not_arrived = _not_arrived(token, f"arrive in {account.folder}", target.timeout, hint)
+        return _wait_for_probe(sent_at[0], target.timeout, look, not_arrived)
 
     def cleanup() -> str:
         if not opened[0].delete(found):
@@ -704,27 +722,19 @@ def pop3_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
 
     def arrival() -> str:
         sent_clock, since = sent[0]
-        deadline = sent_clock + target.timeout
         checked: set[str] = set()
-        interval = _POLL_FIRST
-        while True:
+
+        def look_anywhere() -> str | None:
             where = look(checked)
             if where is None and target.db is not None:
                 raw_id = _find_pushed(target.db, target.connection.id, since, mail.message_id, marker, set())
                 if raw_id is not None:
                     where = f"the running connection had already imported it (raw message {raw_id})"
-            if where is not None:
-                return f"arrived {time.monotonic() - sent_clock:.2f} s after it was sent: {where}"
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _StepFailed(
-                    "NotArrived",
-                    f"the probe mail ({PROBE_HEADER}: {token}) did not arrive in the maildrop within"
-                    f" {target.timeout:g} s: mail to {target.mailbox.address} may be delivered elsewhere, filtered or"
-                    " delayed; if it comes later, Postroom ignores it as its own",
-                )
-            time.sleep(min(interval, remaining))
-            interval = min(interval * 2, _POLL_MAX)
+            return None if where is None else f"arrived {{delay}}: {where}"
+
+        hint = f"mail to {target.mailbox.address} may be delivered elsewhere, filtered or delayed"
+        not_arrived = _not_arrived(token, "arrive in the maildrop", target.timeout, hint)
+        return _wait_for_probe(sent_clock, target.timeout, look_anywhere, not_arrived)
 
     def cleanup() -> str:
         if not found:
@@ -780,24 +790,16 @@ def pushed_roundtrip(target: ProbeTarget, steps: StepRecorder) -> None:
 
     def arrival() -> str:
         sent_clock, since = sent[0]
-        deadline = sent_clock + target.timeout
         searched: set[int] = set()
-        interval = _POLL_FIRST
-        while True:
+
+        def look() -> str | None:
             raw_id = _find_pushed(db, target.connection.id, since, mail.message_id, token.encode(), searched)
-            if raw_id is not None:
-                delay = time.monotonic() - sent_clock
-                return f"reached Postroom {delay:.2f} s after it was sent (raw message {raw_id}): {how}"
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _StepFailed(
-                    "NotArrived",
-                    f"the probe mail ({PROBE_HEADER}: {token}) did not reach Postroom within {target.timeout:g} s:"
-                    f" check that mail to {target.mailbox.address} is forwarded to"
-                    f" {_push_address(target)}; if it comes later, Postroom ignores it as its own",
-                )
-            time.sleep(min(interval, remaining))
-            interval = min(interval * 2, _POLL_MAX)
+            return None if raw_id is None else f"reached Postroom {{delay}} (raw message {raw_id}): {how}"
+
+        hint = f"check that mail to {target.mailbox.address} is forwarded to {_push_address(target)}"
+        return _wait_for_probe(
+            sent_clock, target.timeout, look, _not_arrived(token, "reach Postroom", target.timeout, hint)
+        )
 
     steps.run("send", send, protocol=_outbound_label(target))
     steps.run("arrival", arrival)
