@@ -7,8 +7,10 @@ import errno
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from postroom.errors import (
     AuthenticationError,
@@ -19,7 +21,7 @@ from postroom.errors import (
 )
 from postroom.mail.model import ComposedMail
 from postroom.testing.mails import make_mail
-from postroom.testing.smtp import SmtpTestServer
+from postroom.testing.smtp import RecordingHandler, SmtpTestServer
 from postroom.transports.base import SendResult, SmtpAccount, SmtpReply
 from postroom.transports.smtp import check_login, encryption_for, parse_reply, send
 
@@ -82,6 +84,25 @@ def test_refused_sign_in_names_account_and_protocol(make_smtp_server: MakeServer
     )
     assert "wrong-password" not in str(caught.value)
     assert server.messages == []
+
+
+class TemporarilyUnableToSignIn(RecordingHandler):
+    """A server whose credential store is down: it answers AUTH with 454 (RFC 4954 §6)."""
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        return AuthResult(success=False, handled=False, message="454 4.7.0 Temporary authentication failure")
+
+
+def test_a_temporary_authentication_failure_is_retried_not_a_refused_sign_in(make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server("starttls", users=USERS, handler=TemporarilyUnableToSignIn())
+
+    with pytest.raises(ConnectError) as caught:
+        deliver(server.smtp_account())
+
+    assert "could not check the sign-in now: 454 4.7.0 Temporary authentication failure" in str(caught.value)
+    assert caught.value.temporary
 
 
 def test_check_login_signs_in_and_sends_nothing(make_smtp_server: MakeServer) -> None:

@@ -202,11 +202,15 @@ async def _session(account: SmtpAccount, authenticate: SmtpAuthenticator) -> Asy
         await _connect(client, account, endpoint)
         try:
             await authenticate(client, account)
-        except aiosmtplib.SMTPAuthenticationError as error:
-            raise AuthenticationError(PROTOCOL, account.address, str(_reply(error))) from error
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as error:
             raise ConnectError(PROTOCOL, account.address, f"connection to {endpoint} lost: {error}") from error
-        except aiosmtplib.SMTPResponseException as error:
+        except aiosmtplib.SMTPResponseException as error:  # SMTPAuthenticationError among them
+            if 400 <= error.code < 500:
+                # 454 "temporary authentication failure" (RFC 4954 §6) or 421 closing: the credentials were
+                # not judged, so this is retried like a lost connection, not parked as a refused sign-in.
+                raise ConnectError(
+                    PROTOCOL, account.address, f"{endpoint} could not check the sign-in now: {_reply(error)}"
+                ) from error
             raise AuthenticationError(PROTOCOL, account.address, str(_reply(error))) from error
         except aiosmtplib.SMTPException as error:
             # For example: the server offers no AUTH (often only after STARTTLS).
