@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import Conflict, InvalidSetting, NotFound
 from postroom.jobs.leases import connection_lease
+from postroom.jobs.outbox import settle
 from postroom.sources.oauth import DEFAULT_TOKEN_URI
 from postroom.sources.webhooks import load_sendgrid_key
 from postroom.store.models import (
@@ -47,7 +48,6 @@ from postroom.store.models import (
     ConnectionStatus,
     Lease,
     Mailbox,
-    Message,
     OutboundKind,
     Outbox,
     OutboxStatus,
@@ -600,7 +600,8 @@ class ConnectionService:
         row and to the agent.
 
         Rows being sent (claimed) are left to the worker sending them. The failure is recorded as the outbox
-        records one (jobs.outbox ``_settle``): the row's status and error, mirrored on the agent's message.
+        records one (:func:`postroom.jobs.outbox.settle`): the row's status and error, mirrored on the agent's
+        message.
         """
         query = select(Outbox).where(Outbox.connection_id == connection.id, Outbox.status == OutboxStatus.QUEUED)
         if mailbox is None:
@@ -608,16 +609,8 @@ class ConnectionService:
         else:
             reason = f"mailbox {mailbox.address} was removed from connection {connection.name} before it was sent"
             query = query.where(Outbox.mailbox_id == mailbox.id)
-        rows = session.scalars(query).all()
-        for row in rows:
-            row.status = OutboxStatus.FAILED
-            row.last_error = reason
-            row.claimed_by = None
-            row.claimed_until = None
-            message = session.get(Message, row.message_pk) if row.message_pk else None
-            if message is not None:
-                message.delivery_status = OutboxStatus.FAILED.value
-                message.delivery_detail = reason
+        for row in session.scalars(query).all():
+            settle(session, row, OutboxStatus.FAILED, reason)
 
     def start(self, session: Session, connection: Connection) -> None:
         """Ask the workers to (re)start it: a new revision makes the owner start over with what is stored now."""

@@ -387,7 +387,7 @@ class OutboxWorker:
                 select(Outbox).where(Outbox.status == OutboxStatus.SENDING, Outbox.claimed_until < utcnow())
             ).all()
             for row in stale:
-                events.append(_settle(session, row, OutboxStatus.UNCERTAIN, UNCERTAIN_REASON))
+                events.append(settle(session, row, OutboxStatus.UNCERTAIN, UNCERTAIN_REASON))
         if events:
             self.on_events(events)
         return len(stale)
@@ -690,7 +690,7 @@ class OutboxWorker:
                 if row is None or row.status is not OutboxStatus.SENDING or row.claimed_by != self.worker_id:
                     continue  # settled before the cancellation reached it
                 if flight.handed:
-                    events.append(_settle(session, row, OutboxStatus.UNCERTAIN, SHUTDOWN_UNCERTAIN_REASON))
+                    events.append(settle(session, row, OutboxStatus.UNCERTAIN, SHUTDOWN_UNCERTAIN_REASON))
                     notes.append(
                         (
                             row.connection_id,
@@ -702,7 +702,7 @@ class OutboxWorker:
                 else:
                     # Never past the sign-in: nothing reached the server, another worker sends it as if new.
                     row.next_attempt_at = utcnow()
-                    events.append(_settle(session, row, OutboxStatus.QUEUED, row.last_error, shown=""))
+                    events.append(settle(session, row, OutboxStatus.QUEUED, row.last_error, shown=""))
                     notes.append(
                         (
                             row.connection_id,
@@ -738,7 +738,7 @@ class OutboxWorker:
                 row.sent_copy = SentCopyStatus.PENDING
                 row.sent_copy_attempts = 0
                 row.sent_copy_next_at = row.sent_at + timedelta(seconds=self.limits.claim_seconds)
-            event = _settle(session, row, OutboxStatus.SENT, detail, shown=detail or str(result.reply))
+            event = settle(session, row, OutboxStatus.SENT, detail, shown=detail or str(result.reply))
         if events_log is not None:
             note = f"; refused {refused}" if refused else ""
             events_log("info", "sent", f"sent <{row.message_id}>: {result.reply}{note}")
@@ -828,11 +828,11 @@ class OutboxWorker:
             row.attempts += 1
             if row.attempts >= self.policy.max_attempts:
                 error = f"gave up after {row.attempts} attempts: {error}"
-                event = _settle(session, row, OutboxStatus.FAILED, error)
+                event = settle(session, row, OutboxStatus.FAILED, error)
             else:
                 delay = max(self.policy.delay(row.attempts), at_least or 0.0)
                 row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                _settle(session, row, OutboxStatus.QUEUED, error, shown=f"will retry: {error}")
+                settle(session, row, OutboxStatus.QUEUED, error, shown=f"will retry: {error}")
                 event = None
         if event is not None:
             if events_log is not None:
@@ -864,7 +864,7 @@ class OutboxWorker:
                 shown = f"waiting for an admin to fix the credentials: {error}"
             else:
                 shown = f"waiting for an admin to sign in again: {error}"
-            event = _settle(session, row, OutboxStatus.QUEUED, error, shown=shown)
+            event = settle(session, row, OutboxStatus.QUEUED, error, shown=shown)
             message_id, due = row.message_id, row.next_attempt_at
         if events_log is not None:
             if credentials:
@@ -884,7 +884,7 @@ class OutboxWorker:
             row = session.get(Outbox, outbox_id)
             if row is None:
                 return
-            event = _settle(session, row, OutboxStatus.FAILED, error)
+            event = settle(session, row, OutboxStatus.FAILED, error)
         if events_log is not None:
             events_log("error", "send_failed", f"<{row.message_id}> not sent: {error}")
         self.on_events([event])
@@ -898,8 +898,12 @@ _EVENTS = {
 }
 
 
-def _settle(session: Session, row: Outbox, status: OutboxStatus, error: str, *, shown: str | None = None) -> Event:
-    """Give up the claim with a new status, mirrored on the conversation's message the agent sees."""
+def settle(session: Session, row: Outbox, status: OutboxStatus, error: str, *, shown: str | None = None) -> Event:
+    """Give up the claim with a new status, mirrored on the conversation's message the agent sees.
+
+    The one way an outbox row changes its outcome: the worker uses it, and so does a deleted connection
+    or mailbox failing the replies it can no longer send (``helpdesk.connections``).
+    """
     row.status = status
     row.last_error = error
     row.claimed_by = None
