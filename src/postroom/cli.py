@@ -485,11 +485,15 @@ def _connection_body(settings_file: Path | None, assignments: list[str], removed
     return body
 
 
-def _echo_connection(service: Service, connection_id: int) -> None:
+def _echo_connection(service: Service, connection_id: int, *, warn: bool = False) -> None:
     with service.db.read() as session:
         connection = service.connections.get(session, connection_id)
         view = service.connections.view(connection)
     typer.echo(json.dumps(view, indent=2, ensure_ascii=False))
+    if warn:
+        # On stderr, so that the JSON on stdout stays parseable; said at every save while it holds.
+        for warning in view["warnings"]:
+            typer.echo(f"warning: {warning}", err=True)
 
 
 def _input_error(error: ValidationError) -> str:
@@ -509,7 +513,10 @@ def inbox_create(
     settings: Annotated[list[str] | None, typer.Argument(help=_SETTINGS_HELP, show_default=False)] = None,
     settings_file: Annotated[Path | None, _FILE_OPTION] = None,
 ) -> None:
-    """Create a connection: e.g. `postroom inbox create Support address=support@example.com password=@pw.txt …`."""
+    """Create a connection: e.g. `postroom inbox create Support address=support@example.com password=@pw.txt …`.
+
+    A password or token goes unencrypted to a host other than loopback only with allow_plaintext_auth=true.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from postroom.helpdesk.connections import ConnectionInput
@@ -520,7 +527,7 @@ def inbox_create(
         spec = ConnectionInput.model_validate(body)
         with service.db.write() as session:
             connection_id = service.connections.create(session, spec).id
-        _echo_connection(service, connection_id)
+        _echo_connection(service, connection_id, warn=True)
     except ValidationError as error:
         _fail(_input_error(error))
     except PostroomError as error:
@@ -546,7 +553,11 @@ def inbox_update(
         ),
     ] = None,
 ) -> None:
-    """Change some settings of a connection (the others stay); a running connection restarts with them."""
+    """Change some settings of a connection (the others stay); a running connection restarts with them.
+
+    A change of where a stored secret goes (server, port, encryption, user name, API or token URL) needs that
+    secret again in the same update: the stored one is never sent to a new server.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from postroom.helpdesk.connections import ConnectionInput
@@ -560,7 +571,7 @@ def inbox_update(
         with service.db.write() as session:
             connection_id = service.connections.get_by_name(session, name).id
             service.connections.update(session, connection_id, spec)
-        _echo_connection(service, connection_id)
+        _echo_connection(service, connection_id, warn=True)
     except ValidationError as error:
         _fail(_input_error(error))
     except PostroomError as error:

@@ -21,6 +21,7 @@ from postroom.channels.runner import RunnerPolicy
 from postroom.channels.supervisor import Supervisor, SupervisorPolicy
 from postroom.helpdesk.connections import ConnectionService
 from postroom.helpdesk.conversations import ConversationService
+from postroom.jobs.leases import WorkerHeartbeat
 from postroom.jobs.outbox import OutboxLimits, OutboxWorker, RetryPolicy, Sender
 from postroom.pipeline.context import Event, PipelineServices
 from postroom.pipeline.runner import PipelineRunner, RunnerLimits
@@ -80,12 +81,20 @@ class Policies:
     runner: RunnerPolicy = RunnerPolicy()
     sender: Sender = field(default=smtp.send)
 
+    # The worker lease that says this process lives (jobs/leases.py: WorkerHeartbeat): renewed this
+    # often, expiring after ``worker_lease_seconds`` without renewal. Four beats may fail (a database
+    # restart) before a live process's claims are taken; a dead one's come back within 8 s.
+    heartbeat_seconds: float = 2.0
+    worker_lease_seconds: float = 8.0
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
-        """The defaults, with what the process settings say (POSTROOM_OUTBOX_POLL_SECONDS, …_LEASE_SECONDS)."""
+        """The defaults, with what the process settings say (POSTROOM_OUTBOX_POLL_SECONDS, …_LEASE_SECONDS,
+        POSTROOM_PARSE_BUDGET_SECONDS)."""
         return cls(
             outbox=OutboxLimits(poll_seconds=settings.outbox_poll_seconds),
             supervisor=SupervisorPolicy(lease_seconds=settings.lease_seconds),
+            pipeline=RunnerLimits(parse_budget_seconds=settings.parse_budget_seconds),
         )
 
 
@@ -132,6 +141,9 @@ class Service:
             policy=policies.supervisor,
             runner_policy=policies.runner,
         )
+        self.heartbeat = WorkerHeartbeat(
+            self.db, self.worker_id, every=policies.heartbeat_seconds, seconds=policies.worker_lease_seconds
+        )
         self.workers_running = False
         self.listener: SmtpListener | None = None
 
@@ -142,6 +154,12 @@ class Service:
         """Start reading mailboxes, processing mail and sending the outbox in background threads."""
         if self.workers_running:
             return
+        # First: every claim this process makes names a worker whose lease is alive.
+        self.heartbeat.start()
+        try:
+            self.heartbeat.forget_expired()
+        except Exception:
+            log.exception("service.forget_expired_leases_failed")
         self.pipeline.start()
         self.outbox.start()
         self.supervisor.start()
@@ -169,6 +187,7 @@ class Service:
             runner.finished.wait(max(0.0, deadline - time.monotonic()))
         self.pipeline.stop()
         self.outbox.stop()
+        self.heartbeat.stop()
         self.workers_running = False
         log.info("service.workers_stopped", worker_id=self.worker_id)
 
@@ -196,7 +215,11 @@ class Service:
             require_tls=settings.smtp_require_tls,
             domain=settings.inbound_domains,
             limits=SessionLimits(
-                max_sessions=settings.smtp_max_sessions, max_sessions_per_ip=settings.smtp_max_sessions_per_ip
+                max_sessions=settings.smtp_max_sessions,
+                max_sessions_per_ip=settings.smtp_max_sessions_per_ip,
+                idle_seconds=settings.smtp_idle_seconds,
+                session_seconds=settings.smtp_session_seconds,
+                junk_commands=settings.smtp_junk_commands,
             ),
         ).start()
         log.info(

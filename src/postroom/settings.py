@@ -156,6 +156,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     """``POSTROOM_LOG_LEVEL`` — DEBUG, INFO, WARNING or ERROR. Default INFO."""
 
+    # -- Pipeline work per mail ------------------------------------------------------------------
+
+    parse_budget_seconds: float = Field(default=10.0, ge=0.5, le=600)
+    """``POSTROOM_PARSE_BUDGET_SECONDS`` — how long parsing one incoming mail may take (its own parser
+    process; a normal mail takes milliseconds). A mail over it has its parser process killed and is
+    parsed again in a bounded degraded mode: headers, threading, plain text (cut at 100,000
+    characters) and files, its HTML kept as a file ``body.html`` but not shown; the message says why
+    (``degraded_reason``) and joins its conversation as usual. Default 10 seconds."""
+
     smtp_bind: str = "127.0.0.1:2525"
     """``POSTROOM_SMTP_BIND`` — ``HOST:PORT`` of the SMTP listener that receives mail for forwarding-mode
     connections (seed 000). Default ``127.0.0.1:2525``; put a public MX (or your mail server's relay) in
@@ -211,6 +220,34 @@ class Settings(BaseSettings):
     ``421 4.7.0``), so that one host cannot take every session. Default 20, what a Postfix relay opens to
     one destination by default (``default_destination_concurrency_limit``); raise it when all mail comes
     through one relay that opens more."""
+
+    smtp_idle_seconds: float = Field(default=300.0, ge=1, le=3600)
+    """``POSTROOM_SMTP_IDLE_SECONDS`` — how long the SMTP listener waits for a client's next command, or
+    for the next bytes of a mail being transferred, before it answers ``421 4.4.2`` and closes. Default
+    300 seconds, the server timeout of RFC 5321 §4.5.3.2.7 (at least 5 minutes)."""
+
+    smtp_session_seconds: float = Field(default=600.0, ge=1, le=86_400)
+    """``POSTROOM_SMTP_SESSION_SECONDS`` — the longest an SMTP session may last; past it the listener
+    answers ``421 4.7.0`` and closes, so a client that keeps a session busy (a NOOP every minute) frees its
+    place. A mail being transferred when the time is up may finish, but within one more such span; the
+    session closes after its reply. Default 600 seconds: a forwarding MTA delivers a mail in seconds, and
+    a 25 MiB mail needs 600 seconds only below about 350 kbit/s."""
+
+    smtp_junk_commands: int = Field(default=100, ge=1, le=100_000)
+    """``POSTROOM_SMTP_JUNK_COMMANDS`` — commands an SMTP client may send without delivering a mail (NOOP,
+    VRFY, RSET, HELP, HELO/EHLO, and any command that is refused); one more is answered ``421 4.7.0`` and
+    the session closed. Counted afresh after each mail delivered; the lines of a mail are no commands.
+    Default 100, Postfix's ``smtpd_junk_command_limit``."""
+
+    webhook_max_age_seconds: float = Field(default=900.0, ge=10, le=86_400)
+    """``POSTROOM_WEBHOOK_MAX_AGE_SECONDS`` — how far a signed inbound webhook post's timestamp (Mailgun's
+    ``timestamp`` field, SendGrid's ``X-Twilio-Email-Event-Webhook-Timestamp``) may be from our clock,
+    either way; a post outside it is refused (401). Each post is accepted once: its Mailgun token or
+    SendGrid signature is kept in the database for twice this long and refused when it comes again, by
+    every process. Default 900 seconds (15 minutes): it absorbs clock skew, and a retry that carries the
+    first post's signature (Mailgun retries 5 and 15 minutes after it) is still accepted. A post retried
+    after the window with its old timestamp is refused, so a longer outage than this can lose a post that
+    the provider does not sign again; a longer window only lets a post that never reached us be used later."""
 
     @field_validator("log_level")
     @classmethod

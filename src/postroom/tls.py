@@ -3,15 +3,18 @@
 One function builds the client :class:`ssl.SSLContext`, so that "validate certificate" means the same
 thing for every protocol; one function turns a socket or TLS failure into the matching
 :class:`~postroom.errors.ChannelError` leaf, so that every protocol reports DNS, refusal, timeouts and
-certificate problems in the same words.
+certificate problems in the same words. :func:`is_loopback` and :func:`secret_url_problem` say where a
+secret may travel without TLS: to this machine only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
 import threading
+from urllib.parse import urlsplit
 
 from postroom.errors import ChannelError, ConnectError, TlsError
 
@@ -79,3 +82,45 @@ def network_error(protocol: str, account: str, endpoint: str, error: OSError) ->
     if isinstance(error, ConnectionError):
         return ConnectError(protocol, account, f"connection to {endpoint} lost: {error.strerror or error}")
     return ConnectError(protocol, account, f"{endpoint}: {error.strerror or error}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only: ``localhost``, 127.0.0.0/8 or ::1.
+
+    Traffic to these never leaves the machine (RFC 1122 §3.2.1.3, RFC 4291 §2.5.3), so a secret may go
+    to them unencrypted (a local relay, a test server). Any other name is not resolved to decide: DNS
+    could point it anywhere, and it may point elsewhere at the next connection.
+    """
+    name = host.strip().removeprefix("[").removesuffix("]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        # A zone index (fe80::1%eth0) names an interface, not a host; without it the address parses.
+        address = ipaddress.ip_address(name.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def secret_url_problem(url: str) -> str | None:
+    """Why a secret (an API key, a client secret, a refresh token) must not be sent to ``url``; None if it may.
+
+    It may go to an ``https://`` URL, or to ``http://`` on a loopback host only: over plain HTTP anyone on
+    the path reads the Authorization header or the form body (RFC 6749 §2.3.1 and §3.2 require TLS for
+    exactly that reason).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+    except ValueError:
+        return f"{url!r} is not a valid URL"
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        return f"{url!r} is not an http(s) URL"
+    if not host:
+        return f"{url!r} names no host"
+    if scheme == "http" and not is_loopback(host):
+        return f"{url!r} is plain http to {host}: the secret would travel unencrypted; use https://"
+    return None

@@ -206,10 +206,12 @@ def test_a_minimum_delay_alone_is_the_delay(api: Api) -> None:
 
 def test_a_default_port_follows_a_changed_encryption_and_a_chosen_port_stays(api: Api) -> None:
     created = api.post("/connections", BODY, expect=201)
-    changed = api.client.patch(f"/api/v1/connections/{created['id']}", json={"imap_encryption": "starttls"}).json()
+    # A new encryption is a new destination for the password: it is given again (test_connection_secrets).
+    change = {"imap_encryption": "starttls", "password": "pw-again"}
+    changed = api.client.patch(f"/api/v1/connections/{created['id']}", json=change).json()
     assert changed["imap_port"] == "143"
     custom = api.post("/connections", {**BODY, "name": "Custom", "imap_port": 1993}, expect=201)
-    kept = api.client.patch(f"/api/v1/connections/{custom['id']}", json={"imap_encryption": "starttls"}).json()
+    kept = api.client.patch(f"/api/v1/connections/{custom['id']}", json=change).json()
     assert kept["imap_port"] == "1993"
 
 

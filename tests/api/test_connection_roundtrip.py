@@ -23,6 +23,7 @@ READ_ONLY = (
     "enabled",
     "inbound_address",
     "webhook_path",
+    "warnings",
     "mailboxes",
     "created_at",
     "updated_at",

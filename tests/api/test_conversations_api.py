@@ -132,7 +132,7 @@ def test_attachments_and_raw_mail_can_be_downloaded(desk: Desk) -> None:
     download = desk.api.client.get(f"/api/v1/attachments/{attachment['id']}")
     assert download.status_code == 200
     assert download.content == pdf
-    assert download.headers["content-disposition"] == 'attachment; filename="a.pdf"'
+    assert download.headers["content-disposition"] == "attachment; filename=\"a.pdf\"; filename*=UTF-8''a.pdf"
     [stored] = desk.api.get("/raw-messages", status="done")
     assert stored["header_message_id"] == "file@customer.example"
     eml = desk.api.client.get(f"/api/v1/raw-messages/{stored['id']}/eml")

@@ -55,10 +55,10 @@ def test_failed_starts_are_retried_with_doubling_waits_and_show_error_between(
     for number, gap in enumerate(gaps[:4]):
         assert gap >= 0.9 * FIRST_DELAY * 2**number, gaps
 
-    # The admin fixes the settings: the new revision starts at once, not after the current wait.
-    response = api.client.patch(
-        f"/api/v1/connections/{cid}", json={"imap_port": dovecot.ports.imaps, "imap_encryption": "ssl"}
-    )
+    # The admin fixes the settings: the new revision starts at once, not after the current wait. A new port
+    # is a new destination for the password, which is therefore given again.
+    fixed = {"imap_port": dovecot.ports.imaps, "imap_encryption": "ssl", "password": dovecot_user.password}
+    response = api.client.patch(f"/api/v1/connections/{cid}", json=fixed)
     assert response.status_code == 200, response.text
     api.wait_status(cid, "RUNNING", timeout=15)
     assert cid not in service.supervisor._failed_starts

@@ -65,19 +65,17 @@ def sendgrid_post(raw: bytes) -> tuple[bytes, str]:
     )
 
 
-def mailgun_post(raw: bytes, key: str = MAILGUN_KEY) -> tuple[bytes, str]:
-    """A Mailgun route's forward() to a URL ending in "mime": the mail in ``body-mime``, signed."""
+def mailgun_proof(key: str = MAILGUN_KEY) -> dict[str, str]:
+    """What proves a Mailgun post's origin: a timestamp, a one-time token and their HMAC (not the body)."""
     stamp, token = str(int(time.time())), secrets.token_hex(25)
     signature = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
+    return {"timestamp": stamp, "token": token, "signature": signature}
+
+
+def mailgun_post(raw: bytes, key: str = MAILGUN_KEY, proof: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """A Mailgun route's forward() to a URL ending in "mime": the mail in ``body-mime``, signed."""
     return multipart(
-        {
-            "body-mime": raw,
-            "recipient": ADDRESS,
-            "sender": "ada@customer.example",
-            "timestamp": stamp,
-            "token": token,
-            "signature": signature,
-        }
+        {"body-mime": raw, "recipient": ADDRESS, "sender": "ada@customer.example", **(proof or mailgun_proof(key))}
     )
 
 
@@ -147,6 +145,40 @@ def test_a_signed_post_becomes_a_conversation_and_an_unsigned_one_is_refused(
     assert conversation["subject"] == "Parcel lost"
     [stored] = api.get("/raw-messages")
     assert stored["origin"] == "webhook"
+
+
+def test_a_mailgun_proof_replayed_with_another_mail_after_a_restart_is_refused(
+    db_url: str,  # SQLite and PostgreSQL; before make_service, so that the schema outlives the services
+    make_service: Callable[..., Service],
+    smtp_server: SmtpTestServer,
+) -> None:
+    # Mailgun signs the timestamp and token, not the body: whoever captured a post holds a proof that
+    # fits any mail until its token has been seen, by every process and across restarts.
+    first = make_service(db_url)
+    api = Api(first)
+    created = api.post("/connections", webhook_body("mailgun", MAILGUN_KEY, smtp_server), expect=201)
+    path = created["webhook_path"]
+    proof = mailgun_proof()
+    genuine, content_type = mailgun_post(make_mail("Parcel lost", sender="Ada <ada@customer.example>"), proof=proof)
+    assert provider_client(api).post(path, content=genuine, headers={"content-type": content_type}).status_code == 200
+    wait_until(lambda: api.conversations(connection_id=created["id"]), timeout=10)
+    first.close()
+
+    restarted = make_service(db_url, data_dir=first.settings.data_dir)
+    api = Api(restarted)
+    forged, content_type = mailgun_post(
+        make_mail("Urgent: wire the money today", sender="CEO <ceo@bank.test>", to=ADDRESS), proof=proof
+    )
+    replayed = provider_client(api).post(path, content=forged, headers={"content-type": content_type})
+
+    # 401 as for a forged signature: not Mailgun's own post, whose retries Mailgun gives up after 8 hours.
+    assert replayed.status_code == 401, replayed.text
+    assert "token was used before" in replayed.json()["detail"]
+    assert raw_count(api) == 1
+    assert [c["subject"] for c in api.conversations()] == ["Parcel lost"]
+    # A new post, with its own token, still gets through after the restart.
+    fresh, content_type = mailgun_post(make_mail("Still lost", sender="Ada <ada@customer.example>", to=ADDRESS))
+    assert provider_client(api).post(path, content=fresh, headers={"content-type": content_type}).status_code == 200
 
 
 def test_start_on_a_webhook_connection_checks_smtp_and_replies_go_out(

@@ -578,3 +578,27 @@ def _subject_of(mail: FetchedMail) -> str:
         if line.startswith(b"Subject: "):
             return line[9:].decode()
     return ""
+
+
+def test_an_outage_after_a_long_idle_starts_again_at_the_first_delay(
+    make_dovecot: Callable[[], DovecotServer],
+) -> None:
+    # Failures before a session that then stayed signed in (IDLE) must not lengthen the wait of a later outage.
+    private = make_dovecot()
+    user = private.add_user()
+    sink, status = MemorySink(), StatusRecorder()
+    slow = Backoff(initial=0.05, cap=30.0)
+    src = source(private.imap_account(user), sink, on_status=status, backoff=slow, stable_after=0.5)
+
+    private.stop()
+    with running(src):
+        status.wait_for(SourceState.RETRYING, where=lambda s: s.failures >= 4, timeout=5.0)
+        private.start()
+        status.wait_for(SourceState.RUNNING, timeout=10.0)
+        time.sleep(0.8)  # a long IDLE, as far as stable_after is concerned
+        mark = len(status.statuses)
+        private.stop()
+        after = status.wait_for(SourceState.RETRYING, after=mark, timeout=5.0)
+
+    assert after.failures == 1
+    assert after.retry_in is not None and after.retry_in <= slow.initial

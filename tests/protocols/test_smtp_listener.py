@@ -9,12 +9,16 @@ implementations of :mod:`postroom.channels.inbound` on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import select as selectors
 import smtplib
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -24,6 +28,8 @@ from sqlalchemy import select
 from postroom.channels.inbound import POSTMASTER_NOTE, ForwardingResolver, InboundRawSink, inbound_dedupe_key
 from postroom.errors import StoreError
 from postroom.helpdesk.connections import ConnectionInput, ConnectionService, generate_inbound_key
+from postroom.service import Service
+from postroom.settings import Settings
 from postroom.sources.base import InboundMail
 from postroom.sources.smtp_listener import (
     MAX_RECIPIENTS,
@@ -581,6 +587,188 @@ def test_a_starttls_session_counts_once_and_is_released_once(
 
     assert len(sink.stored) == 3
     wait_until(lambda: listener.open_sessions == 0)
+
+
+# ── sessions that hold their place without delivering mail ─────────────────────────────────────
+
+IDLE_421 = b"421 4.4.2 Timeout waiting for the client, closing connection\r\n"
+TIME_421 = b"421 4.7.0 Session time limit exceeded, closing connection\r\n"
+JUNK_421 = b"421 4.7.0 Too many commands without delivering mail, closing connection\r\n"
+
+
+class RawClient:
+    """SMTP on a bare socket, for clients that misbehave in ways smtplib would not (trickling, idling)."""
+
+    def __init__(self, listener: SmtpListener) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", listener.port), timeout=10)
+        self.greeting = self.reply()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def command(self, line: str) -> bytes:
+        self.send(line.encode("ascii") + b"\r\n")
+        return self.reply()
+
+    def reply(self) -> bytes:
+        """One whole reply (every line of a multi-line one); b"" when the server has closed."""
+        lines = b""
+        while True:
+            line = self._line()
+            lines += line
+            if not line or line[3:4] != b"-":
+                return lines
+
+    def _line(self) -> bytes:
+        line = b""
+        while not line.endswith(b"\n"):
+            try:
+                byte = self.sock.recv(1)
+            except ConnectionResetError:
+                return line
+            if not byte:
+                return line
+            line += byte
+        return line
+
+    def answered_within(self, seconds: float) -> bool:
+        """Whether the server sent something (a reply, or its close) within ``seconds``."""
+        return bool(selectors.select([self.sock], [], [], seconds)[0])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_client_that_loops_on_noop_is_closed_after_the_junk_limit(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink
+) -> None:
+    listener = make_listener(directory, sink, limits=SessionLimits(junk_commands=5))
+    wait_until(lambda: listener.open_sessions == 0)
+
+    looping = RawClient(listener)
+    try:
+        assert looping.command("EHLO relay.company.example").startswith(b"250-")  # the first junk command
+        for _ in range(4):
+            assert looping.command("NOOP") == b"250 OK\r\n"
+        # RFC 5321 §3.8: the 421 names the reason, and the server closes.
+        assert looping.command("NOOP") == JUNK_421
+        assert looping.reply() == b""
+    finally:
+        looping.close()
+    wait_until(lambda: listener.open_sessions == 0)
+
+    # A sender that delivers starts counting afresh with each mail, and refusals count like NOOP.
+    with client(listener) as smtp:  # EHLO: 1
+        assert smtp.noop()[0] == smtp.noop()[0] == 250  # 3
+        assert smtp.sendmail("ada@customer.example", [KNOWN], make_mail()) == {}  # delivered: 0
+        assert smtp.mail("ada@customer.example")[0] == 250
+        assert smtp.rcpt(f"nobody@{DOMAIN}")[0] == 550  # 1
+        assert smtp.rset()[0] == 250  # 2
+        for _ in range(3):
+            assert smtp.noop()[0] == 250  # 5
+        assert smtp.noop() == (421, JUNK_421[4:-2])
+    assert len(sink.stored) == 1
+
+
+def test_a_client_silent_for_the_idle_time_gets_421_and_is_closed(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink
+) -> None:
+    listener = make_listener(directory, sink, limits=SessionLimits(idle_seconds=0.5))
+    wait_until(lambda: listener.open_sessions == 0)
+    silent = RawClient(listener)
+    try:
+        started = time.monotonic()
+        assert silent.reply() == IDLE_421
+        assert 0.4 < time.monotonic() - started < 5
+        assert silent.reply() == b""
+    finally:
+        silent.close()
+    wait_until(lambda: listener.open_sessions == 0)
+
+
+def test_a_session_past_its_time_gets_421_and_its_place_goes_to_a_real_sender(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink
+) -> None:
+    # One place, taken by a client that is never idle (a NOOP every 0.2 s) and far from the junk limit.
+    listener = make_listener(directory, sink, limits=SessionLimits(max_sessions=1, session_seconds=1.0))
+    wait_until(lambda: listener.open_sessions == 0)
+    slow = RawClient(listener)
+    try:
+        started = time.monotonic()
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            client(listener)
+        assert refused.value.smtp_code == 421  # the real sender waits meanwhile
+        reply = b"250 OK\r\n"
+        while reply == b"250 OK\r\n" and time.monotonic() - started < 10:
+            # Send only while the server has said nothing: after its 421 the next NOOP would meet a closed socket.
+            reply = slow.reply() if slow.answered_within(0.2) else slow.command("NOOP")
+        assert reply == TIME_421
+        assert 0.9 < time.monotonic() - started < 5
+        assert slow.reply() == b""
+    finally:
+        slow.close()
+
+    # The place is free again (the server learns of the close asynchronously: retry until it has).
+    def deliver() -> bool:
+        try:
+            with client(listener) as smtp:
+                assert smtp.sendmail("ada@customer.example", [KNOWN], make_mail()) == {}
+        except smtplib.SMTPConnectError:
+            return False
+        return True
+
+    wait_until(deliver, timeout=10, interval=0.05)
+    assert len(sink.stored) == 1
+
+
+def test_a_slow_large_mail_is_not_cut_by_the_idle_time_the_junk_limit_or_the_session_time(
+    make_listener: Callable[..., SmtpListener], directory: Directory, sink: MemorySink
+) -> None:
+    # The transfer lasts 2.25 s: longer than the idle time counted from the DATA command, than the session
+    # time, and it has far more lines than the junk limit allows commands.
+    limits = SessionLimits(idle_seconds=1.0, session_seconds=1.5, junk_commands=2)
+    listener = make_listener(directory, sink, limits=limits)
+    lines = [f"line {n} of a large mail".encode() for n in range(900)]
+    raw = b"Subject: large\r\nMessage-ID: <large@customer.example>\r\n\r\n" + b"\r\n".join(lines) + b"\r\n"
+    sender = RawClient(listener)
+    try:
+        assert sender.command("EHLO relay.company.example").startswith(b"250-")
+        assert sender.command("MAIL FROM:<ada@customer.example>").startswith(b"250")
+        assert sender.command(f"RCPT TO:<{KNOWN}>").startswith(b"250")
+        assert sender.command("DATA").startswith(b"354")
+        chunk = len(raw) // 9 + 1
+        for start in range(0, len(raw), chunk):
+            sender.send(raw[start : start + chunk])
+            time.sleep(0.25)
+        assert sender.command(".") == b"250 2.0.0 queued as 1\r\n"
+        # The session time ran out during the transfer: the session ends after the mail's reply.
+        assert sender.reply() == TIME_421
+        assert sender.reply() == b""
+    finally:
+        sender.close()
+    assert sink.stored[0].data.endswith(raw)
+
+
+def test_session_time_settings_reach_the_listener(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        smtp_bind="127.0.0.1:0",
+        smtp_idle_seconds=7,
+        smtp_session_seconds=8,
+        smtp_junk_commands=9,
+    )
+    service = Service(settings)
+    try:
+        listener = service.start_listener()
+        assert listener is not None
+        assert listener.limits == SessionLimits(idle_seconds=7, session_seconds=8, junk_commands=9)
+    finally:
+        service.close()
+    defaults = Settings(data_dir=tmp_path)
+    assert (defaults.smtp_idle_seconds, defaults.smtp_session_seconds, defaults.smtp_junk_commands) == (300, 600, 100)
+    assert SessionLimits() == SessionLimits(idle_seconds=300, session_seconds=600, junk_commands=100)
+    with pytest.raises(ValueError):
+        SessionLimits(session_seconds=0)
 
 
 # ── the database implementations (SQLite and PostgreSQL) ──────────────────────────────────────

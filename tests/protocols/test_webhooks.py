@@ -14,33 +14,38 @@ import json
 import secrets as random
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from postroom.api.app import create_app
 from postroom.api.routes import inbound
+from postroom.channels.inbound import WebhookReplays
 from postroom.errors import InvalidSetting, MalformedWebhook, WebhookSignatureInvalid, WebhookTooLarge
 from postroom.helpdesk.connections import ConnectionInput
 from postroom.service import Service
 from postroom.sources.webhooks import (
     SENDGRID_SIGNATURE_HEADER,
     SENDGRID_TIMESTAMP_HEADER,
-    TokenReplayGuard,
     load_sendgrid_key,
+    mailgun_replay_key,
     parse_form,
     parse_mailgun,
     parse_sendgrid,
+    sendgrid_replay_key,
     verify_mailgun,
     verify_sendgrid,
 )
-from postroom.store.models import Connection, Conversation, Mailbox, RawBody, RawMessage
+from postroom.store.db import Database
+from postroom.store.models import Connection, Conversation, Mailbox, RawBody, RawMessage, WebhookReplay, utcnow
 from postroom.testing.mails import make_mail
 from support import wait_until
 
@@ -164,6 +169,14 @@ def test_sendgrid_signature_signed_unsigned_forged_tampered_and_wrong_key() -> N
         verify_sendgrid(signer.public_key, body, "not base64!", stamp)
     with pytest.raises(WebhookSignatureInvalid, match="away from our clock"):
         verify_sendgrid(signer.public_key, body, signature, stamp, now=int(stamp) + 3600, max_age=900)
+    # The window applies by default and either way (a clock ahead of ours is as suspect as one behind).
+    with pytest.raises(WebhookSignatureInvalid, match="away from our clock"):
+        verify_sendgrid(signer.public_key, body, signature, stamp, now=int(stamp) + 16 * 60)
+    with pytest.raises(WebhookSignatureInvalid, match="away from our clock"):
+        verify_sendgrid(signer.public_key, body, signature, stamp, now=int(stamp) - 16 * 60)
+    nan_headers = signer.headers(body, "nan")
+    with pytest.raises(WebhookSignatureInvalid, match="away from our clock"):
+        verify_sendgrid(signer.public_key, body, nan_headers[SENDGRID_SIGNATURE_HEADER], "nan")
 
     with pytest.raises(InvalidSetting):
         verify_sendgrid("bm90IGEga2V5", body, signature, stamp)
@@ -210,17 +223,55 @@ def test_mailgun_signature_forged_stale_and_unsigned() -> None:
         parsed_mode.mail(1_000_000)
 
 
-def test_replay_guard_claims_once_forgets_after_the_window_and_on_release() -> None:
-    guard = TokenReplayGuard(window=60, max_tokens=3)
-    assert guard.claim("a", now=0)
-    assert not guard.claim("a", now=10)
-    assert guard.claim("a", now=61)  # the first claim expired; the timestamp check refuses such posts anyway
-    guard.release("a")
-    assert guard.claim("a", now=62)
-    # Bounded memory: the oldest token goes first.
-    for token in ("b", "c", "d"):
-        assert guard.claim(token, now=63)
-    assert guard.claim("a", now=64)
+def test_replay_keys_name_the_proof_and_fit_the_table() -> None:
+    signer = SendGridSigner()
+    body = b"the body"
+    signature = signer.headers(body, "1700000000")[SENDGRID_SIGNATURE_HEADER]
+    # ECDSA is malleable: (r, n - s) verifies as well, so a replay under that twin must meet the same key.
+    r, s_value = decode_dss_signature(base64.b64decode(signature))
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    twin = base64.b64encode(encode_dss_signature(r, order - s_value)).decode()
+    verify_sendgrid(signer.public_key, body, twin, "1700000000", now=1700000000)
+
+    assert sendgrid_replay_key(twin) == sendgrid_replay_key(signature)
+    assert sendgrid_replay_key(signature).key.startswith("sendgrid:")
+    assert sendgrid_replay_key(signer.headers(body, "1700000000")[SENDGRID_SIGNATURE_HEADER]) != sendgrid_replay_key(
+        signature
+    )
+    token = random.token_hex(25)
+    assert mailgun_replay_key(token).key == f"mailgun:{token}"
+    long = mailgun_replay_key("t" * 500)
+    assert len(long.key) <= 200 and long.key.startswith("mailgun:sha256:")
+    assert all(len(k.key) <= 200 for k in (sendgrid_replay_key(signature), long))
+
+
+def test_replay_keys_are_claimed_once_in_the_database_and_kept_twice_the_window(db: Database) -> None:
+    # Two objects on one database stand for two processes (or one before and after a restart).
+    first, second = WebhookReplays(db, max_age=60), WebhookReplays(db, max_age=60)
+    key = mailgun_replay_key(random.token_hex(25))
+
+    with db.write() as session:
+        first.claim(session, key)
+    with pytest.raises(WebhookSignatureInvalid, match="token was used before"), db.write() as session:
+        second.claim(session, key)
+
+    # A claim whose transaction fails (the mail could not be stored) leaves the key unused.
+    other = mailgun_replay_key(random.token_hex(25))
+    with pytest.raises(RuntimeError), db.write() as session:
+        second.claim(session, other)
+        raise RuntimeError("the store failed")
+    with db.write() as session:
+        first.claim(session, other)
+
+    # Pruning drops keys older than twice the window (a post stamped a window ahead stays valid until a
+    # window behind), and keeps younger ones; it runs at most once per interval unless forced.
+    with db.write() as session:
+        session.execute(insert(WebhookReplay), [{"key": "mailgun:old", "seen_at": utcnow() - timedelta(seconds=121)}])
+        session.execute(insert(WebhookReplay), [{"key": "mailgun:young", "seen_at": utcnow() - timedelta(seconds=100)}])
+    assert first.prune() == 1
+    assert first.prune() == 0
+    with db.read() as session:
+        assert set(session.scalars(select(WebhookReplay.key))) == {key.key, other.key, "mailgun:young"}
 
 
 def test_form_fields_keep_binary_values_and_skip_parts_without_a_name() -> None:
@@ -340,6 +391,31 @@ def test_sendgrid_unsigned_forged_and_unknown_posts_are_refused(quiet_service: S
     assert unknown.json() == other_provider.json()
     # No bearer token was asked for, and nothing was stored.
     assert stored(quiet_service) == []
+
+
+def test_sendgrid_posts_outside_the_window_and_replays_are_refused(quiet_service: Service, http: TestClient) -> None:
+    signer = SendGridSigner()
+    key = webhook_connection(quiet_service, "sendgrid", signer.public_key)
+    url = f"/api/v1/inbound/sendgrid/{key}"
+    window = quiet_service.settings.webhook_max_age_seconds
+    body, content_type = sendgrid_form(make_mail(message_id="sg-old@customer.example"), ["support@company.example"])
+
+    def post(headers: dict[str, str]) -> httpx.Response:
+        return http.post(url, content=body, headers={"content-type": content_type, **headers})
+
+    # Correctly signed, but signed too long ago (or too far ahead): a captured post kept for later.
+    old = post(signer.headers(body, str(int(time.time() - window - 60))))
+    ahead = post(signer.headers(body, str(int(time.time() + window + 60))))
+    fresh_headers = signer.headers(body)
+    fresh = post(fresh_headers)
+    # The very same post again: refused by its signature, not merely dropped as a known Message-ID.
+    replayed = post(fresh_headers)
+
+    assert (old.status_code, ahead.status_code) == (401, 401), (old.text, ahead.text)
+    assert "away from our clock" in old.json()["detail"]
+    assert fresh.status_code == 200, fresh.text
+    assert replayed.status_code == 401 and "signature was used before" in replayed.json()["detail"]
+    assert [row[2] for row in stored(quiet_service)] == ["mid:sg-old@customer.example"]
 
 
 def test_sendgrid_bad_payload_400_and_oversized_413(quiet_service: Service, http: TestClient) -> None:

@@ -41,7 +41,7 @@ def test_a_database_of_the_first_schema_upgrades_with_its_rows(db_url: str) -> N
                 )
             )
         upgrade(database)
-        assert current_revision(database) == "0003"
+        assert current_revision(database) == "0004"
         with database.engine.connect() as connection:
             row = connection.execute(
                 text("SELECT outbound, save_to_sent, oauth_enabled, inbound_key FROM connections WHERE name = 'Old'")
@@ -69,7 +69,7 @@ def test_sent_mail_of_the_second_schema_keeps_its_row_and_wants_no_copy_filed_no
                 {"raw": b"Subject: old\r\n\r\nbody\r\n"},
             )
         upgrade(database)
-        assert current_revision(database) == "0003"
+        assert current_revision(database) == "0004"
         with database.engine.connect() as connection:
             row = connection.execute(
                 text(
@@ -99,6 +99,59 @@ def test_the_sent_copy_migration_downgrades_and_upgrades_again(db_url: str) -> N
             columns = {column["name"] for column in inspect(connection).get_columns("outbox")}
         assert not any(name.startswith("sent_copy") for name in columns)
         upgrade(database)
-        assert current_revision(database) == "0003"
+        assert current_revision(database) == "0004"
+    finally:
+        database.dispose()
+
+
+def test_the_hardening_migration_keeps_connections_and_messages_and_downgrades(db_url: str) -> None:
+    """0004: connections keep plaintext sign-in off, messages are not marked degraded, the replay table is new."""
+    database = Database(db_url)
+    try:
+        upgrade(database, "0003")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO connections (name, description, mode, enabled, status, status_message,"
+                    " status_changed_at, revision, check_interval, mark_as_read, unread_only, smtp_signature,"
+                    " max_attachment_bytes, extra, created_at, updated_at, outbound, sendgrid_api_key_enc,"
+                    " sendgrid_api_url, oauth_enabled, webhook_provider, webhook_signing_key_enc,"
+                    " delete_after_import, save_to_sent, response_delay_min, response_delay_max, rotation)"
+                    " VALUES ('Old', '', 'imap', false, 'STOPPED', '', '2026-01-01', 1, 15, true, false, '', 10,"
+                    " '{}', '2026-01-01', '2026-01-01', 'smtp', '', 'https://api.sendgrid.com', false, '', '',"
+                    " false, true, 0, 0, 0)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO conversations (subject, description, status, created_at, updated_at,"
+                    " last_message_at) VALUES ('Old', '', 'open', '2026-01-01', '2026-01-01', '2026-01-01')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO messages (conversation_id, direction, author, from_email, from_name, "
+                    ' "to", cc, reply_to, subject, "references", text, html, reply_text, signature, quoted_text,'
+                    " classification, headers, delivery_detail, created_at) SELECT id, 'in', '', 'a@b.test', '',"
+                    " '[]', '[]', '[]', 'Old', '[]', 'kept', '', 'kept', '', '', '{}', '[]', '', '2026-01-01'"
+                    " FROM conversations WHERE subject = 'Old'"
+                )
+            )
+        upgrade(database)
+        assert current_revision(database) == "0004"
+        with database.engine.connect() as connection:
+            allowed = connection.execute(text("SELECT allow_plaintext_auth FROM connections WHERE name = 'Old'")).one()
+            message = connection.execute(text("SELECT text, degraded_reason FROM messages")).one()
+            assert connection.execute(text("SELECT count(*) FROM webhook_replays")).scalar_one() == 0
+        assert bool(allowed[0]) is False
+        assert (message.text, message.degraded_reason) == ("kept", "")
+        downgrade(database, "0003")
+        with database.engine.connect() as connection:
+            assert "webhook_replays" not in inspect(connection).get_table_names()
+            columns = {column["name"] for column in inspect(connection).get_columns("connections")}
+            assert "allow_plaintext_auth" not in columns
+            assert connection.execute(text("SELECT text FROM messages")).scalar_one() == "kept"
+        upgrade(database)
+        assert current_revision(database) == "0004"
     finally:
         database.dispose()

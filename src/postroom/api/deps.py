@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from postroom.api.tokens import verify_token
+from postroom.api.tokens import usage_recorder, verify_token
 from postroom.service import Service
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `postroom token create`.")
@@ -27,12 +27,13 @@ def require_token(
             status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
     service = get_service(request)
-    with service.db.write() as session:
+    # A read: every request passes here, and none may queue for SQLite's write lock (see tokens.py).
+    with service.db.read() as session:
         token = verify_token(session, credentials.credentials)
-        name = token.name if token else None
-    if name is None:
+    if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-    return name
+    usage_recorder(service.db).used(token)
+    return token.name
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

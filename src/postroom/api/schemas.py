@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from postroom.mail.addresses import check_header_safe
 
 
 class MailboxOut(BaseModel):
@@ -51,6 +53,12 @@ class ConnectionOut(BaseModel):
     smtp_signature: str
     max_attachment_bytes: int
     oauth_enabled: bool
+    allow_plaintext_auth: bool = Field(
+        description="Whether passwords and tokens may go unencrypted to a host other than loopback."
+    )
+    warnings: list[str] = Field(
+        description="What the admin should know about these settings, e.g. a password that goes unencrypted."
+    )
     sendgrid_api_key: str = Field(description="`********` when set.")
     sendgrid_api_url: str
     webhook_provider: str
@@ -182,7 +190,13 @@ class MessageOut(BaseModel):
     in_reply_to: str | None
     references: list[str]
     text: str
-    html: str
+    html: str = Field(
+        description="Sanitised HTML. Nothing in it loads by itself: URLs outside the mail are held back in"
+        " data-remote-src (and data-remote-srcset …) attributes, which a client may move back on request."
+    )
+    remote_references: int = Field(
+        0, description="How many URLs the HTML holds back (0: nothing to load; a 'Load images' button otherwise)."
+    )
     reply_text: str = Field(description="What the sender newly wrote: no quoted history, no signature.")
     signature: str
     quoted_text: str
@@ -195,6 +209,11 @@ class MessageOut(BaseModel):
         None,
         description="Outgoing SMTP mail: its copy in the mailbox's Sent folder: pending, filed, failed; null when"
         " none is kept (SendGrid, POP3, save_to_sent off, providers that file sent mail themselves).",
+    )
+    degraded_reason: str = Field(
+        "",
+        description="Incoming mail: why only part of it was understood (its parsing went over the work budget):"
+        " its HTML is not shown but kept as the file body.html; empty normally.",
     )
     attachments: list[AttachmentOut]
 
@@ -220,6 +239,20 @@ class ConversationStartIn(BaseModel):
     subject: str = Field(min_length=1)
     text: str = Field(min_length=1, description="The message, plain text.")
     author: str = Field(default="", description="The agent's name; fills {{ sender_name }} in the signature.")
+
+    @field_validator("to", "cc")
+    @classmethod
+    def _addresses(cls, value: str, info: ValidationInfo) -> str:
+        # Refused whole, not cleaned: the address parser unfolds line breaks (RFC 5322 §2.2.3), so
+        # "a@x.test\r\nBcc: b@y.test" would quietly become a different list of recipients.
+        return check_header_safe(info.field_name or "address", value)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        # A tab is white space in an unstructured header (RFC 5322 §3.2.2); every other control breaks it.
+        check_header_safe("subject", value.replace("\t", " "))
+        return value
 
 
 class ConversationPatch(BaseModel):

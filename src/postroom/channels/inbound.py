@@ -20,26 +20,43 @@ is; a warning on the service log names its sender and Message-ID. The admin find
 ``GET /api/v1/raw-messages?status=ignored`` and reads it at ``/api/v1/raw-messages/{id}/eml``. Kept in
 the database rather than in a local directory because it is then as durable as any other mail and
 readable from every machine of a scaled-out installation.
+
+A signed webhook post is accepted once (:class:`WebhookReplays`): its replay key (the Mailgun token, the
+SendGrid signature) is inserted into ``webhook_replays`` in the transaction that stores its mail, and the
+primary key refuses a second insert, on SQLite and PostgreSQL, from any process, after restarts too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 
 import structlog
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from postroom.errors import NotFound, StoreError
+from postroom.errors import NotFound, StoreError, WebhookSignatureInvalid
 from postroom.mail.addresses import email_key
 from postroom.mail.forwarded import original_recipient, read_headers
 from postroom.mail.peek import peek_message_id
 from postroom.sources.base import InboundMail
 from postroom.sources.smtp_listener import InboundTarget
+from postroom.sources.webhooks import ReplayKey
 from postroom.store.db import Database
-from postroom.store.models import Connection, ConnectionMode, Mailbox, RawBody, RawMessage, RawStatus, utcnow
+from postroom.store.models import (
+    Connection,
+    ConnectionMode,
+    Mailbox,
+    RawBody,
+    RawMessage,
+    RawStatus,
+    WebhookReplay,
+    utcnow,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -91,22 +108,89 @@ class ForwardingResolver:
         return None if connection_id is None else InboundTarget(connection_id=int(connection_id))
 
 
+class WebhookReplays:
+    """The signed webhook posts accepted lately, in the table ``webhook_replays``, shared by every process.
+
+    ``max_age`` is the accepted window of a post's signed timestamp (``POSTROOM_WEBHOOK_MAX_AGE_SECONDS``,
+    either way). A key is kept twice that long: a post stamped ``max_age`` ahead of our clock stays
+    acceptable until ``max_age`` behind it, and a key forgotten earlier could be replayed in between.
+    Older rows are deleted at most once per ``prune_interval`` seconds per process, in a transaction of
+    their own after a store, so that the table stays as small as the traffic of that span.
+    """
+
+    def __init__(self, db: Database, max_age: float, *, prune_interval: float = 60.0) -> None:
+        self.db = db
+        self.keep = timedelta(seconds=2 * max_age)
+        self.prune_interval = prune_interval
+        self._lock = threading.Lock()
+        self._next_prune = 0.0
+
+    def claim(self, session: Session, replay: ReplayKey) -> None:
+        """Record ``replay`` in ``session``'s transaction; :class:`WebhookSignatureInvalid` if it is known.
+
+        Insert-or-refuse in one statement: the primary key decides, also between two processes posting
+        the same key at once (on PostgreSQL the second insert waits for the first transaction and fails
+        only if it commits). The savepoint keeps the transaction usable after the refusal. Rolled back
+        with the transaction, so a post whose mail could not be stored may come again.
+        """
+        try:
+            with session.begin_nested():
+                session.execute(insert(WebhookReplay), [{"key": replay.key, "seen_at": utcnow()}])
+        except IntegrityError:
+            raise WebhookSignatureInvalid(
+                replay.provider, f"this {replay.what} was used before (a replayed request)"
+            ) from None
+
+    def prune(self, *, force: bool = False) -> int:
+        """Delete the keys older than twice the window, unless done less than ``prune_interval`` ago."""
+        now = time.monotonic()
+        with self._lock:
+            if not force and now < self._next_prune:
+                return 0
+            self._next_prune = now + self.prune_interval
+        with self.db.write() as session:
+            result = session.execute(delete(WebhookReplay).where(WebhookReplay.seen_at < utcnow() - self.keep))
+        removed = int(getattr(result, "rowcount", 0) or 0)
+        if removed:
+            log.debug("inbound.webhook_replays_pruned", removed=removed)
+        return removed
+
+
 class InboundRawSink:
     """An :class:`~postroom.sources.smtp_listener.InboundSink` on the database.
 
     ``origin`` is what the raw messages are marked with (``smtp`` or ``webhook``); ``on_stored`` is called
     with the number of new raw messages after each commit that stored one (it wakes the pipeline).
+    ``replays`` is where :meth:`store` records a signed webhook post's replay key.
     """
 
-    def __init__(self, db: Database, origin: str, on_stored: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        origin: str,
+        on_stored: Callable[[int], None] | None = None,
+        *,
+        replays: WebhookReplays | None = None,
+    ) -> None:
         self.db = db
         self.origin = origin
         self.on_stored = on_stored
+        self.replays = replays
 
-    def store(self, target: InboundTarget, mail: InboundMail, *, trace: bytes = b"") -> int:
+    def store(
+        self, target: InboundTarget, mail: InboundMail, *, trace: bytes = b"", replay: ReplayKey | None = None
+    ) -> int:
+        """See :meth:`InboundSink.store`. With ``replay``, the post's replay key is recorded in the same
+        transaction: a key seen before raises :class:`WebhookSignatureInvalid` and stores nothing, and a
+        store that fails leaves the key unused."""
+        if replay is not None and self.replays is None:
+            raise ValueError("a replay key needs the sink's WebhookReplays")
         key = inbound_dedupe_key(mail.raw)
         data = trace + mail.raw
         with self.db.write() as session:
+            if replay is not None and self.replays is not None:
+                # First: a replay is refused before anything else is looked at.
+                self.replays.claim(session, replay)
             mailbox_id = self._mailbox_for(session, target, mail)
             raw_id = self._known(session, mailbox_id, key)
             created = raw_id is None
@@ -131,6 +215,12 @@ class InboundRawSink:
                 self.on_stored(1)
         else:
             log.info("inbound.duplicate", origin=self.origin, raw_id=raw_id, dedupe_key=key[:80])
+        if replay is not None and self.replays is not None:
+            try:
+                self.replays.prune()
+            except Exception:
+                # The mail is stored and its key recorded; old keys only wait for the next prune.
+                log.warning("inbound.webhook_replays_prune_failed", exc_info=True)
         return raw_id
 
     def store_postmaster(self, mail: InboundMail, *, trace: bytes = b"") -> int:

@@ -20,6 +20,19 @@ webhook    SendGrid Inbound Parse or Mailgun route      address, webhook_provide
 ``outbound: smtp`` needs ``smtp_server``; ``outbound: sendgrid`` needs ``sendgrid_api_key`` instead.
 With ``oauth_enabled`` every mailbox needs its refresh token, client ID and client secret, and no
 mailbox may use a password: password and OAuth mailboxes cannot share a connection (seed 003).
+
+Where secrets go (the API never shows a stored secret, so whoever can change a connection must not be able
+to redirect one to a server of their choosing):
+
+- A change of where a stored secret is sent needs that secret again in the same change (see
+  :data:`_SECRET_ENDPOINTS`): the password follows the incoming server, port, encryption, user name and
+  certificate check; ``smtp_password`` (or the password SMTP falls back to) the SMTP ones; the OAuth client
+  secret and refresh token the token URI, and the refresh token also the IMAP/POP3/SMTP servers, which
+  receive the access tokens minted from it; ``sendgrid_api_key`` the API URL. A value equal to the stored
+  one is no change. The webhook signing key only verifies what arrives and is never sent.
+- A password or token never goes unencrypted (encryption ``none``, or SMTP ``auto`` on port 25) to a host
+  other than loopback unless ``allow_plaintext_auth`` is on; the view then lists it in ``warnings``.
+- An API or token URL that receives a secret is ``https://``, or ``http://`` on loopback only.
 """
 
 from __future__ import annotations
@@ -28,17 +41,20 @@ import secrets as _random
 import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Enum, String, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from postroom.channels.accounts import PLAINTEXT_ADVICE
 from postroom.errors import Conflict, InvalidSetting, NotFound
 from postroom.jobs.leases import connection_lease
 from postroom.jobs.outbox import settle
+from postroom.mail.addresses import unsafe_character
 from postroom.sources.oauth import DEFAULT_TOKEN_URI
 from postroom.sources.webhooks import load_sendgrid_key
 from postroom.store.models import (
@@ -54,6 +70,9 @@ from postroom.store.models import (
     utcnow,
 )
 from postroom.store.secretbox import MASK, SecretBox, mask
+from postroom.tls import is_loopback, secret_url_problem
+from postroom.transports.base import SmtpAccount, SmtpEncryption
+from postroom.transports.smtp import encryption_for
 
 DEFAULT_IMAP_PORT = 993
 DEFAULT_SMTP_PORT = 587
@@ -170,12 +189,21 @@ class ConnectionInput(BaseModel):
     reply_to: MultiValue = Field(default=None, description="Reply-To of outgoing mail (seed 004); default none.")
     sent_folder: MultiValue = Field(default=None, description="IMAP folder for sent mail; default the \\Sent one.")
     oauth_enabled: bool | None = Field(default=None, description="Sign in with OAuth2 (XOAUTH2); default off.")
+    allow_plaintext_auth: bool | None = Field(
+        default=None,
+        description="Let passwords and OAuth tokens go unencrypted (encryption none, or SMTP auto on port 25) "
+        "to a host other than loopback; default off. Shown as a warning while in use.",
+    )
     oauth_client_id: MultiValue = Field(default=None, description="OAuth client ID, per mailbox.")
     oauth_client_secret: MultiValue = Field(default=None, description="OAuth client secret (write-only).")
     oauth_refresh_token: MultiValue = Field(default=None, description="OAuth refresh token (write-only).")
-    oauth_token_uri: MultiValue = Field(default=None, description=f"Token endpoint; default {DEFAULT_TOKEN_URI}.")
+    oauth_token_uri: MultiValue = Field(
+        default=None, description=f"Token endpoint; default {DEFAULT_TOKEN_URI}; https (http on loopback only)."
+    )
     sendgrid_api_key: str | None = Field(default=None, description="SendGrid API key (write-only).")
-    sendgrid_api_url: str | None = Field(default=None, description=f"Default {DEFAULT_SENDGRID_API_URL}.")
+    sendgrid_api_url: str | None = Field(
+        default=None, description=f"Default {DEFAULT_SENDGRID_API_URL}; https (http on loopback only)."
+    )
     webhook_provider: Literal["sendgrid", "mailgun", ""] | None = Field(
         default=None,
         description='Mode webhook: who posts the mail (SendGrid Inbound Parse or Mailgun routes); "" = none.',
@@ -413,6 +441,10 @@ def _encryption(
 
 def _address(field: str, raw: str) -> str:
     # A deliberately small check: a local part, one @, a dotted or local domain, no spaces or brackets.
+    # Control characters and line separators first, with the shared check of every address field.
+    bad = unsafe_character(raw)
+    if bad is not None:
+        raise InvalidSetting(field, f"must not contain control characters or line separators (found {bad!r})")
     local, at, domain = raw.rpartition("@")
     if not at or not local or not domain or any(c in raw for c in " <>,;\r\n\t"):
         raise InvalidSetting(field, f"{raw!r} is not an email address")
@@ -476,6 +508,137 @@ def generate_inbound_key() -> str:
     return _random.token_hex(12)
 
 
+# How a refusal of a stored secret for a changed destination ends.
+_NOT_SENT = "the stored one is not sent to a new server"
+
+
+def _changed(pairs: Sequence[tuple[str, object, object]]) -> list[str]:
+    return [name for name, new, old in pairs if new != old]
+
+
+def _check_reentry(
+    connection: Connection, box: Mailbox, old: Mailbox, given: set[str], protocol: str, where: str
+) -> None:
+    """Refuse to keep a stored secret whose destination changed, unless this change gives it again.
+
+    The API never shows a secret, so anyone who may change a connection could otherwise point it at a
+    server of their own (a new host, or only a new port on this one) and read the password at the next
+    sign-in or "Test connection". Re-entering the secret proves its sender knows it already. Values are
+    compared as stored, after the defaults and spellings are applied, so the API's own view sent back (or
+    a ``.env`` file repeating a setting) changes nothing. Host names compare case-insensitively (RFC 4343).
+    The OAuth client ID is no destination (the secrets still go to the same token endpoint), and a stored
+    user name is compared as stored: an address renamed in place may change the login, not the server.
+    """
+    # Turning the certificate check off lets anyone on the path pose as the server: a new destination too.
+    downgraded = old.validate_certificate and not box.validate_certificate
+    incoming = _changed(
+        (
+            (f"{protocol}_server", box.imap_host.lower(), old.imap_host.lower()),
+            (f"{protocol}_port", box.imap_port, old.imap_port),
+            (f"{protocol}_encryption", box.imap_encryption, old.imap_encryption),
+            ("username", box.username, old.username),
+        )
+    ) + (["validate_certificate"] if downgraded else [])
+    outgoing = _changed(
+        (
+            ("smtp_server", box.smtp_host.lower(), old.smtp_host.lower()),
+            ("smtp_port", box.smtp_port, old.smtp_port),
+            ("smtp_encryption", box.smtp_encryption, old.smtp_encryption),
+            ("smtp_username", box.smtp_username, old.smtp_username),
+        )
+    ) + (["validate_certificate"] if downgraded else [])
+    # The client secret and the refresh token go to the token endpoint; an empty URI means the default one.
+    token = _changed(
+        (("oauth_token_uri", box.oauth_token_uri or DEFAULT_TOKEN_URI, old.oauth_token_uri or DEFAULT_TOKEN_URI),)
+    )
+
+    def refuse(field: str, changed: list[str], secret: str) -> None:
+        what = " and ".join(dict.fromkeys(changed))
+        raise InvalidSetting(field, f"{what} changed: re-enter {secret}, {_NOT_SENT}{where}")
+
+    if incoming and box.password_enc and "password" not in given:
+        refuse("password", incoming, "password")
+    if outgoing and box.smtp_password_enc and "smtp_password" not in given:
+        refuse("smtp_password", outgoing, "smtp_password")
+    if outgoing and not box.smtp_password_enc and box.password_enc and not given & {"password", "smtp_password"}:
+        # SMTP signs in with the mailbox password while smtp_password is empty (channels.accounts): that
+        # password would go to the new SMTP server.
+        refuse("smtp_password", outgoing, "smtp_password (or password, which SMTP signs in with while it is empty)")
+    if not connection.oauth_enabled:
+        return
+    if token:
+        for field in ("oauth_client_secret", "oauth_refresh_token"):
+            if getattr(box, f"{field}_enc") and field not in given:
+                refuse(field, token, "oauth_client_secret and oauth_refresh_token")
+    if (incoming or outgoing) and box.oauth_refresh_token_enc and "oauth_refresh_token" not in given:
+        # XOAUTH2 sends an access token minted from the refresh token, as good as a password for its lifetime.
+        raise InvalidSetting(
+            "oauth_refresh_token",
+            f"{' and '.join(dict.fromkeys(incoming + outgoing))} changed: re-enter oauth_refresh_token, access "
+            f"tokens of the stored one are not sent to a new server{where}",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlaintextSignIn:
+    """A secret a mailbox would send unencrypted to a host other than loopback."""
+
+    mailbox: str
+    field: str  # the setting that leaves it unencrypted
+    protocol: str  # IMAP, POP3 or SMTP
+    endpoint: str  # host:port
+    secret: str  # "password" or "OAuth access token"
+    why: str
+
+    def refusal(self) -> InvalidSetting:
+        return InvalidSetting(
+            self.field,
+            f"{self.why}: the {self.protocol} {self.secret} would go unencrypted to {self.endpoint} "
+            f"(mailbox {self.mailbox}); {PLAINTEXT_ADVICE}",
+        )
+
+    def warning(self) -> str:
+        return (
+            f"mailbox {self.mailbox}: the {self.protocol} {self.secret} goes unencrypted to {self.endpoint} "
+            f"({self.field} {self.why}; allowed by allow_plaintext_auth)"
+        )
+
+
+def plaintext_sign_ins(connection: Connection) -> list[PlaintextSignIn]:
+    """Where the connection's mailboxes would send a password or token without TLS to a non-loopback host.
+
+    The same rules as the sign-in guard of :mod:`postroom.channels.accounts`: an incoming server with
+    encryption none (IMAP and POP3 modes read it), and an SMTP server whose encryption resolves to none
+    (``auto`` on port 25, RFC 5321 relay) when the mailbox signs in to it at all.
+    """
+    oauth = connection.oauth_enabled
+    secret = "OAuth access token" if oauth else "password"
+    found: list[PlaintextSignIn] = []
+    for box in connection.mailboxes:
+        if connection.mode in _READING_MODES and box.imap_encryption == "none" and not is_loopback(box.imap_host):
+            protocol = "pop3" if connection.mode is ConnectionMode.POP3 else "imap"
+            if oauth or box.password_enc:
+                endpoint = f"{box.imap_host}:{box.imap_port}"
+                found.append(
+                    PlaintextSignIn(
+                        box.address, f"{protocol}_encryption", protocol.upper(), endpoint, secret, "is none"
+                    )
+                )
+        if connection.outbound is not OutboundKind.SMTP or not box.smtp_host or is_loopback(box.smtp_host):
+            continue
+        account = SmtpAccount(
+            address=box.address,
+            host=box.smtp_host,
+            port=box.smtp_port,
+            encryption=cast(SmtpEncryption, box.smtp_encryption),
+        )
+        if encryption_for(account) == "none" and (oauth or box.smtp_password_enc or box.password_enc):
+            why = "is none" if box.smtp_encryption == "none" else f"is auto, which is none on port {box.smtp_port}"
+            endpoint = f"{box.smtp_host}:{box.smtp_port}"
+            found.append(PlaintextSignIn(box.address, "smtp_encryption", "SMTP", endpoint, secret, why))
+    return found
+
+
 class ConnectionService:
     """Create, change, read and delete connections. All methods work inside the caller's transaction.
 
@@ -508,6 +671,7 @@ class ConnectionService:
         with _name_race(connection.name):
             session.add(connection)
             session.flush()
+        self._log_warnings(session, connection)
         return connection
 
     def update(self, session: Session, connection_id: int, spec: ConnectionInput) -> Connection:
@@ -566,6 +730,7 @@ class ConnectionService:
             # changes nothing that runs (the supervisor and runners read only the revision), so no restart.
             connection.revision += 1
             self._retry_now(session, connection)
+            self._log_warnings(session, connection)
         connection.updated_at = utcnow()
         session.flush()
         return connection
@@ -617,6 +782,7 @@ class ConnectionService:
         connection.enabled = True
         connection.revision += 1
         self.set_status(session, connection, ConnectionStatus.STARTING, "")
+        self._log_warnings(session, connection)
         session.flush()
 
     def stop(self, session: Session, connection: Connection) -> None:
@@ -680,6 +846,19 @@ class ConnectionService:
         # Mailgun posts the raw MIME (field body-mime) only to a URL that ends in "mime".
         return f"{path}/mime" if connection.webhook_provider == "mailgun" else path
 
+    def warnings(self, connection: Connection) -> list[str]:
+        """What an admin should know about the stored settings: secrets that go unencrypted, when allowed."""
+        return [exposed.warning() for exposed in plaintext_sign_ins(connection)]
+
+    def _log_warnings(self, session: Session, connection: Connection) -> None:
+        # Said in the connection log too, where the admin reads why a connection does what it does.
+        for warning in self.warnings(connection):
+            session.add(
+                ConnectionLog(
+                    connection_id=connection.id, at=utcnow(), level="warning", event="plaintext_auth", message=warning
+                )
+            )
+
     def view(self, connection: Connection) -> dict[str, Any]:
         """The connection as the API shows it: flat fields like the input (comma-joined), secrets masked."""
         boxes = connection.mailboxes
@@ -707,6 +886,8 @@ class ConnectionService:
             "smtp_signature": connection.smtp_signature,
             "max_attachment_bytes": connection.max_attachment_bytes,
             "oauth_enabled": connection.oauth_enabled,
+            "allow_plaintext_auth": connection.allow_plaintext_auth,
+            "warnings": self.warnings(connection),
             "sendgrid_api_key": mask(connection.sendgrid_api_key_enc),
             "sendgrid_api_url": connection.sendgrid_api_url,
             "webhook_provider": connection.webhook_provider,
@@ -766,6 +947,7 @@ class ConnectionService:
             ("oauth_enabled", False),
             ("delete_after_import", False),
             ("save_to_sent", True),
+            ("allow_plaintext_auth", False),
         )
         for flag, default in flags:
             if data.get(flag) is not None:
@@ -790,17 +972,30 @@ class ConnectionService:
             connection.outbound = OutboundKind(data["outbound"])
         elif creating:
             connection.outbound = OutboundKind.SMTP
-        if data.get("sendgrid_api_key") not in (None, "", MASK):
-            connection.sendgrid_api_key_enc = self.secrets.encrypt(data["sendgrid_api_key"])
-        elif creating:
-            connection.sendgrid_api_key_enc = ""
+        key_given = data.get("sendgrid_api_key") not in (None, "", MASK)
         if data.get("sendgrid_api_url") is not None:
             url = data["sendgrid_api_url"].strip().rstrip("/") or DEFAULT_SENDGRID_API_URL
-            if not url.startswith(("https://", "http://")):
-                raise InvalidSetting("sendgrid_api_url", f"{url!r} is not an http(s) URL")
+            problem = secret_url_problem(url)
+            if problem is not None:
+                raise InvalidSetting("sendgrid_api_url", problem)
+            if (
+                not creating
+                and url != connection.sendgrid_api_url
+                and connection.sendgrid_api_key_enc
+                and not key_given
+            ):
+                # The stored key would go, as a bearer header, to wherever the new URL points.
+                raise InvalidSetting(
+                    "sendgrid_api_key",
+                    f"sendgrid_api_url changed: re-enter sendgrid_api_key, {_NOT_SENT}",
+                )
             connection.sendgrid_api_url = url
         elif creating:
             connection.sendgrid_api_url = DEFAULT_SENDGRID_API_URL
+        if key_given:
+            connection.sendgrid_api_key_enc = self.secrets.encrypt(data["sendgrid_api_key"])
+        elif creating:
+            connection.sendgrid_api_key_enc = ""
         if data.get("webhook_provider") is not None:
             connection.webhook_provider = data["webhook_provider"]
         elif creating:
@@ -846,6 +1041,9 @@ class ConnectionService:
                 load_sendgrid_key(self.secrets.decrypt(connection.webhook_signing_key_enc))
         if connection.oauth_enabled and mode not in _READING_MODES and connection.outbound is not OutboundKind.SMTP:
             raise InvalidSetting("oauth_enabled", "OAuth signs in to IMAP, POP3 or SMTP; this connection uses none")
+        if not connection.allow_plaintext_auth:
+            for exposed in plaintext_sign_ins(connection):
+                raise exposed.refusal()
 
     def _current_mailbox_values(self, connection: Connection, *, masked: bool = False) -> dict[str, Any]:
         boxes = connection.mailboxes
@@ -955,8 +1153,10 @@ class ConnectionService:
             box.sent_folder = columns["sent_folder"][i]
             box.oauth_client_id = columns["oauth_client_id"][i]
             box.oauth_token_uri = columns["oauth_token_uri"][i]
-            if box.oauth_token_uri and not box.oauth_token_uri.startswith(("https://", "http://")):
-                raise InvalidSetting("oauth_token_uri", f"{box.oauth_token_uri!r} is not an http(s) URL")
+            if box.oauth_token_uri:
+                problem = secret_url_problem(box.oauth_token_uri)
+                if problem is not None:
+                    raise InvalidSetting("oauth_token_uri", f"{problem} (mailbox {address})")
             where = f" (mailbox {address})"
             for column, field in _TEXT_COLUMNS.items():
                 name = server_field if column == "imap_host" else field
@@ -980,6 +1180,9 @@ class ConnectionService:
                 # A new refresh token (a new grant): the cached access token belongs to the old one.
                 box.oauth_access_token_enc, box.oauth_access_expires_at = "", None
             box.oauth_refresh_token_enc = refresh
+            if old is not None:
+                given = {f for f in SECRET_FIELDS if columns[f][i] not in ("", MASK, _CLEARED)}
+                _check_reentry(connection, box, old, given, protocol, where)
             self._check_credentials(connection, box, reads_mailbox)
             boxes.append((box, old))
         return boxes

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, object_session, selectinload
 
 from postroom.channels.accounts import mailbox_mail
 from postroom.errors import Conflict, InvalidSetting, NotFound
-from postroom.mail.addresses import parse_address_list
+from postroom.mail.addresses import parse_address_list, unsafe_character
 from postroom.mail.compose import compose, reply_subject
+from postroom.mail.html import displayable_html, remote_references
 from postroom.mail.model import Address
 from postroom.mail.threading import make_reply_token
 from postroom.pipeline.context import Event
@@ -177,6 +178,12 @@ class ConversationService:
             raise InvalidSetting("text", "must not be empty")
         if not subject.strip():
             raise InvalidSetting("subject", "must not be empty")
+        for field, value in (("to", to), ("cc", cc), ("subject", subject.replace("\t", " "))):
+            # The API refuses these already; other callers (CLI, automations) get the same answer here,
+            # before the tolerant address parser unfolds a line break into another recipient list.
+            bad = unsafe_character(value)
+            if bad is not None:
+                raise InvalidSetting(field, f"must not contain control characters or line separators (found {bad!r})")
         recipients = parse_address_list(to)
         if not recipients or any("@" not in r.email for r in recipients):
             raise InvalidSetting("to", f"{to!r} is not a list of email addresses")
@@ -277,7 +284,7 @@ class ConversationService:
         send_after: datetime | None,
     ) -> tuple[Message, list[Event]]:
         connection = mailbox.connection
-        references: tuple[str, ...] = tuple(parent.references or ()) if parent is not None else ()
+        references = _ancestors(parent, conversation.messages) if parent is not None else ()
         outgoing = mailbox_mail(
             connection,
             mailbox,
@@ -383,6 +390,32 @@ class ConversationService:
         }
 
 
+def _ancestors(parent: Message, messages: Sequence[Message]) -> tuple[str, ...]:
+    """The References of a reply to ``parent``, without ``parent`` itself (compose appends its id).
+
+    RFC 5322 §3.6.4: the parent's References, else its In-Reply-To. A client that writes In-Reply-To
+    but no References cut the chain short; when the message it answers is in the conversation, its
+    own chain is known here and carried on, so that every client sees the whole thread.
+    """
+    if parent.references:
+        return tuple(parent.references)
+    by_id = {m.message_id: m for m in messages if m.message_id and m.id != parent.id}
+    chain: list[str] = []
+    seen: set[str] = set()
+    current = parent.in_reply_to
+    while current and current not in seen:
+        seen.add(current)
+        earlier = by_id.get(current)
+        chain.append(current)
+        if earlier is None:
+            break
+        if earlier.references:
+            chain.extend(reversed(earlier.references))
+            break
+        current = earlier.in_reply_to
+    return tuple(reversed(chain))
+
+
 def message_view(message: Message, sent_copy: SentCopyStatus | None = None) -> dict[str, Any]:
     """The API view of a message; ``sent_copy`` is the state of its copy in the Sent folder, if one is kept."""
     return {
@@ -398,7 +431,9 @@ def message_view(message: Message, sent_copy: SentCopyStatus | None = None) -> d
         "in_reply_to": message.in_reply_to,
         "references": message.references,
         "text": message.text,
-        "html": message.html,
+        # Bodies stored before remote references were always held back are held back when served.
+        "html": (html := displayable_html(message.html)),
+        "remote_references": remote_references(html),
         "reply_text": message.reply_text,
         "signature": message.signature,
         "quoted_text": message.quoted_text,
@@ -407,6 +442,7 @@ def message_view(message: Message, sent_copy: SentCopyStatus | None = None) -> d
         "created_at": message.created_at.isoformat(),
         "delivery_status": message.delivery_status,
         "delivery_detail": message.delivery_detail,
+        "degraded_reason": message.degraded_reason,
         "sent_copy": sent_copy.value if sent_copy is not None else None,
         "attachments": [attachment_view(a) for a in message.attachments],
     }

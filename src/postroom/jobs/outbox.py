@@ -1,9 +1,10 @@
 """The outbox worker: sends queued mail, retries temporary failures with backoff, never sends twice.
 
 A row is claimed (``queued`` → ``sending``, with an owner and an expiry) in one transaction and
-settled (``sent`` / ``queued`` again / ``failed``) in another. A row still ``sending`` after its claim
-expired belongs to a worker that died mid-send: the mail may or may not have left, so it becomes
-``uncertain`` and the agent decides — sending it again blindly could deliver it twice.
+settled (``sent`` / ``queued`` again / ``failed``) in another. A row still ``sending`` whose worker is
+gone (its worker lease expired, seconds after it died; or, for a worker without one, its claim expired)
+belongs to a worker that died mid-send: the mail may or may not have left, so it becomes ``uncertain``
+and the agent decides — sending it again blindly could deliver it twice.
 
 Each connection says how its mail goes out (``Connection.outbound``): over its mailboxes' SMTP servers, or
 through SendGrid's Web API with the connection's API key. After an SMTP send, a connection that reads its
@@ -69,6 +70,7 @@ from postroom.errors import (
     PostroomError,
     ReauthorizationRequired,
 )
+from postroom.jobs.leases import claim_abandoned
 from postroom.mail.model import ComposedMail
 from postroom.pipeline.context import Event
 from postroom.sources.base import ImapAccount, LogLevel
@@ -381,10 +383,17 @@ class OutboxWorker:
         return ids
 
     def mark_stale_uncertain(self) -> int:
+        """Rows still ``sending`` whose worker is gone become ``uncertain``: its worker lease expired
+        (seconds after a ``kill -9``), or it held none and the claim's own expiry passed. A live
+        worker's sends are never touched, however long they take."""
         events: list[Event] = []
+        now = utcnow()
         with self.db.write() as session:
             stale = session.scalars(
-                select(Outbox).where(Outbox.status == OutboxStatus.SENDING, Outbox.claimed_until < utcnow())
+                select(Outbox).where(
+                    Outbox.status == OutboxStatus.SENDING,
+                    claim_abandoned(Outbox.claimed_by, Outbox.claimed_until, now),
+                )
             ).all()
             for row in stale:
                 events.append(settle(session, row, OutboxStatus.UNCERTAIN, UNCERTAIN_REASON))

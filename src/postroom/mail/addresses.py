@@ -27,6 +27,28 @@ _TOKEN = re.compile(
 )
 _SPACES = re.compile(r"\s+")
 _COMMENT = re.compile(r"\((?:\\.|[^()\\])*\)")
+# Characters that end or break a header line somewhere: C0 controls (CR and LF first), DEL, the C1
+# controls (U+0085 NEL is a line break to some readers) and the Unicode line and paragraph separators.
+# None of them has a place in an address or a display name typed by a person (RFC 5322 §2.2, §3.2.3).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def unsafe_character(value: str) -> str | None:
+    """The first character of ``value`` that must never reach a header, or ``None``.
+
+    Used to refuse address input as a whole: a parser that tolerates such a character would unfold
+    ``"victim@a.test\\r\\nBcc: other@b.test"`` into a different recipient list than the person meant.
+    """
+    match = _UNSAFE.search(value)
+    return match.group() if match else None
+
+
+def check_header_safe(field: str, value: str) -> str:
+    """``value`` unchanged, or ``ValueError`` naming ``field`` and the character (escaped) it must not hold."""
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise ValueError(f"{field} must not contain control characters or line separators (found {bad!r})")
+    return value
 
 
 def _idna_decode(domain: str) -> str:

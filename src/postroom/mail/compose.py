@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from html import escape
 
 from postroom.errors import HeaderInjectionError
-from postroom.mail.addresses import normalize_email
+from postroom.mail.addresses import normalize_email, unsafe_character
 from postroom.mail.classify import LOOP_HEADER
 from postroom.mail.html import html_to_text
 from postroom.mail.model import Address, ComposedMail, OutgoingAttachment, OutgoingMail
@@ -79,6 +79,32 @@ def reply_subject(subject: str) -> str:
 def _check(header: str, value: str | None) -> None:
     if value is not None and ("\r" in value or "\n" in value):
         raise HeaderInjectionError(header)
+
+
+def _check_address(header: str, email: str) -> None:
+    # An address is written as it is (RFC 5322 §3.4.1, RFC 6532 §3.2), never encoded, and
+    # normalize_email() would silently drop white space such as CR LF: any control character or line
+    # separator is refused before that happens, so that no value can become a second header.
+    if unsafe_character(email) is not None:
+        raise HeaderInjectionError(header)
+
+
+def _check_header_lines(block: list[str]) -> None:
+    """The last guard before bytes are made: every header is one field, folded only at white space.
+
+    RFC 5322 §2.2: a field is a name, a colon and a body; §2.2.3: a CRLF inside it must be followed by
+    white space. Whatever went wrong upstream, a line that would start a new field is refused here.
+    """
+    for field in block:
+        lines = field.split(CRLF)
+        name = lines[0].partition(":")[0]
+        if not _FIELD_NAME.fullmatch(name) or ":" not in lines[0]:
+            raise HeaderInjectionError(name)
+        for line in lines:
+            if unsafe_character(line.replace("\t", " ")) is not None:
+                raise HeaderInjectionError(name)
+        if any(line[:1] not in (" ", "\t") for line in lines[1:]):
+            raise HeaderInjectionError(name)
 
 
 # --- header encoding -------------------------------------------------------------------------------
@@ -307,6 +333,7 @@ class _Writer:
         if attachment.content_id:
             cid = attachment.content_id.strip().strip("<>")
             head.append(f"Content-ID: <{cid}>")
+        _check_header_lines(head)
         return [*head, "", _b64(attachment.payload)]
 
     def multipart(self, subtype: str, parts: list[list[str]], extra: str = "") -> list[str]:
@@ -336,7 +363,7 @@ def compose(mail: OutgoingMail) -> ComposedMail:
     ):
         for address in addresses:
             _check(f"{label} name", address.name)
-            _check(label, address.email)
+            _check_address(label, address.email)
     _check("In-Reply-To", mail.in_reply_to)
     for ref in mail.references:
         _check("References", ref)
@@ -393,6 +420,7 @@ def compose(mail: OutgoingMail) -> ComposedMail:
     for header_name, header_value in mail.extra_headers:
         headers.append(_unstructured(header_name, header_value))
     headers.append("MIME-Version: 1.0")
+    _check_header_lines(headers)
 
     writer = _Writer()
     text, html = _bodies(mail)

@@ -124,6 +124,8 @@ class ParsedMessage:
     thread_topic: str | None = None
     headers: tuple[tuple[str, str], ...] = ()  # decoded headers in order, for storage and display
     defects: tuple[str, ...] = ()  # what was broken and recovered, for display in `postroom parse`
+    # Why only a bounded part of the mail was understood (it went over its work budget); "" normally.
+    degraded_reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The shape ``postroom parse`` prints (one JSON object per mail)."""

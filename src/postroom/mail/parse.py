@@ -9,6 +9,7 @@ at all. Broken mail never raises: what was repaired is listed in ``defects``.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from postroom.mail.bodies import Bodies, FileSource, find_bodies
 from postroom.mail.classify import ClassifyInput, classify
 from postroom.mail.headers import Headers, bytes_to_str, parse_date, parse_msg_ids
 from postroom.mail.html import html_to_text, sanitize_html
+from postroom.mail.html_bounds import DEFAULT_HTML_LIMITS, HtmlLimits, bound_html
 from postroom.mail.html_quotes import cids_in_history, split_html_reply
 from postroom.mail.mime import Part, parse_tree
 from postroom.mail.model import Address, Classification, ParsedAttachment, ParsedMessage, ReplyParts
@@ -47,6 +49,9 @@ class ParseOptions:
     reply_token_key: bytes | None = None
     # Replace remote image URLs in the sanitised HTML by ``data-remote-src`` so that nothing loads.
     block_remote_images: bool = False
+    # Nesting depth and length of the HTML handed to the sanitiser and the text renderer
+    # (:mod:`postroom.mail.html_bounds`): what keeps their work per mail bounded.
+    html_limits: HtmlLimits = DEFAULT_HTML_LIMITS
 
 
 _DEFAULT_OPTIONS = ParseOptions()
@@ -134,7 +139,15 @@ def _file_payload(source: FileSource) -> bytes:
     return source.part.decoded() if source.part is not None else b""
 
 
-def _split(bodies: Bodies, own_plain: str, own_html_raw: str) -> tuple[ReplyParts, str | None]:
+def _bounded(html: str, options: ParseOptions, defects: list[str]) -> str:
+    bounded = bound_html(html, options.html_limits)
+    defects.extend(bounded.defects)
+    return bounded.html
+
+
+def _split(
+    bodies: Bodies, own_plain: str, own_html_raw: str, options: ParseOptions, defects: list[str]
+) -> tuple[ReplyParts, str | None]:
     """Reply, signature and history; and the text rendering of the HTML when it had to be made."""
     rendered: str | None = None
     if own_plain.strip():
@@ -145,7 +158,8 @@ def _split(bodies: Bodies, own_plain: str, own_html_raw: str) -> tuple[ReplyPart
         parts = ReplyParts("", "", "")
     forwarded = _normalize_newlines(bodies.forwarded_plain()).strip()
     if not forwarded and any(t.forwarded for t in bodies.html):
-        forwarded = html_to_text("".join(t.text for t in bodies.html if t.forwarded)).strip()
+        forwarded_html = _bounded("".join(t.text for t in bodies.html if t.forwarded), options, defects)
+        forwarded = html_to_text(forwarded_html).strip()
     if forwarded:
         quoted = "\n\n".join(p for p in (parts.quoted_text, forwarded) if p)
         parts = ReplyParts(parts.reply_text, parts.signature, quoted)
@@ -177,7 +191,86 @@ def parse_message(raw: bytes, options: ParseOptions = _DEFAULT_OPTIONS) -> Parse
     return _parse(data, options)
 
 
-def _parse(raw: bytes, options: ParseOptions) -> ParsedMessage:
+# Characters of body text a degraded mail keeps (each of its plain text and its text from HTML).
+DEGRADED_TEXT_CHARS = 100_000
+_TAG_OR_COMMENT = re.compile(r"<!--.*?-->|<[^<>]*>", re.DOTALL)
+
+
+def parse_degraded(raw: bytes, reason: str, options: ParseOptions = _DEFAULT_OPTIONS) -> ParsedMessage:
+    """Understand a mail at a cost bounded by its size, for a mail that went over its work budget.
+
+    Headers, addresses, threading fields and classification as :func:`parse_message` finds them;
+    the plain-text bodies as they are, cut at :data:`DEGRADED_TEXT_CHARS`; the files. The HTML is
+    neither sanitised nor rendered (that is the work that ran over): each HTML body is kept as a file
+    (``body.html``, downloaded, never shown), and when there is no plain text its tags are stripped
+    by one regular expression for a readable text. Nothing is split into reply and history.
+    ``reason`` is kept on the result (``degraded_reason``) and among its defects.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise MessageParseError(f"expected bytes, got {type(raw).__name__}")
+    data = bytes(raw)
+    if not data.strip():
+        raise MessageParseError("empty input is not a mail")
+    return _parse(data, options, degraded_reason=reason)
+
+
+def _degraded_bodies(bodies: Bodies, options: ParseOptions) -> tuple[str, tuple[ParsedAttachment, ...]]:
+    text = _normalize_newlines(bodies.all_plain()[:DEGRADED_TEXT_CHARS])
+    html = bodies.all_html()
+    if not text.strip() and html.strip():
+        # A non-greedy comment match can scan far; the input is cut first, so the cost stays bounded.
+        stripped = _TAG_OR_COMMENT.sub(" ", html[: DEGRADED_TEXT_CHARS * 4])
+        text = "\n".join(" ".join(line.split()) for line in stripped.splitlines() if line.strip())
+        text = text[:DEGRADED_TEXT_CHARS]
+    files = list(_attachments(bodies, options, set(), set()))
+    for index, body in enumerate(bodies.html, start=1):
+        payload = body.text.encode("utf-8", "surrogateescape")
+        files.append(
+            ParsedAttachment(
+                filename="body.html" if len(bodies.html) == 1 else f"body-{index}.html",
+                content_type="text/html",
+                size=len(payload),
+                sha256=hashlib.sha256(payload).hexdigest(),
+                inline=False,
+                content_id=None,
+                payload=payload,
+                skipped_reason=None,
+                in_history=body.forwarded,
+            )
+        )
+    return text.rstrip("\n"), tuple(files)
+
+
+def _bodies(
+    bodies: Bodies, options: ParseOptions, defects: list[str]
+) -> tuple[str, str, ReplyParts, tuple[ParsedAttachment, ...], str]:
+    """Text, sanitised HTML, reply parts, files and all plain text: the bodies fully understood."""
+    all_plain = _normalize_newlines(bodies.all_plain())
+    own_plain = _normalize_newlines(bodies.own_plain())
+    # Every piece of HTML that reaches the sanitiser or the renderer is bounded first.
+    all_html = bodies.all_html()
+    html_raw = _bounded(all_html, options, defects)
+    own_html = bodies.own_html()
+    own_html_raw = html_raw if own_html == all_html else _bounded(own_html, options, defects)
+    parts, rendered = _split(bodies, own_plain, own_html_raw, options, defects)
+    if all_plain.strip():
+        text = all_plain
+    elif html_raw.strip():
+        if rendered is not None and own_html_raw == html_raw:
+            text = rendered
+        else:
+            text = html_to_text(html_raw)
+    else:
+        text = ""
+    text = text.rstrip("\n")
+    html = _normalize_newlines(sanitize_html(html_raw, block_remote_images=options.block_remote_images))
+    new_cids, history_cids = cids_in_history(own_html_raw) if bodies.files else (set(), set())
+    attachments = _attachments(bodies, options, history_cids, new_cids)
+
+    return text, html, parts, attachments, all_plain
+
+
+def _parse(raw: bytes, options: ParseOptions, degraded_reason: str | None = None) -> ParsedMessage:
     received = options.received_at or datetime.now(UTC)
     if received.tzinfo is None:
         received = received.replace(tzinfo=UTC)
@@ -213,24 +306,14 @@ def _parse(raw: bytes, options: ParseOptions) -> ParsedMessage:
     )
 
     bodies = find_bodies(root)
-    all_plain = _normalize_newlines(bodies.all_plain())
-    own_plain = _normalize_newlines(bodies.own_plain())
-    html_raw = bodies.all_html()
-    own_html_raw = bodies.own_html()
-    parts, rendered = _split(bodies, own_plain, own_html_raw)
-    if all_plain.strip():
-        text = all_plain
-    elif html_raw.strip():
-        if rendered is not None and own_html_raw == html_raw:
-            text = rendered
-        else:
-            text = html_to_text(html_raw)
+    if degraded_reason is not None:
+        defects.append(f"only partly understood: {degraded_reason}")
+        text, attachments = _degraded_bodies(bodies, options)
+        parts = ReplyParts(text, "", "")
+        html = ""
+        all_plain = text
     else:
-        text = ""
-    text = text.rstrip("\n")
-    html = _normalize_newlines(sanitize_html(html_raw, block_remote_images=options.block_remote_images))
-    new_cids, history_cids = cids_in_history(own_html_raw) if bodies.files else (set(), set())
-    attachments = _attachments(bodies, options, history_cids, new_cids)
+        text, html, parts, attachments, all_plain = _bodies(bodies, options, defects)
 
     classification: Classification = classify(
         ClassifyInput(
@@ -279,4 +362,5 @@ def _parse(raw: bytes, options: ParseOptions) -> ParsedMessage:
         thread_topic=headers.get("thread-topic"),
         headers=decoded_headers,
         defects=tuple(dict.fromkeys(defects)),
+        degraded_reason=degraded_reason or "",
     )

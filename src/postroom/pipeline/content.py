@@ -80,6 +80,7 @@ def content(ctx: Context) -> None:
                 "sent_at": parsed.date,
                 "delivery_status": None,
                 "delivery_detail": "",
+                "degraded_reason": getattr(parsed, "degraded_reason", ""),
                 "created_at": now,
             },
         )

@@ -153,6 +153,8 @@ class Context:
     # The raw bytes when they were loaded with the batch; read on first use otherwise.
     data: bytes | None = None
     parsed: ParsedMessage | None = None
+    # Why the runner could not parse the mail ahead (``Type: message``); the parse stage quarantines it.
+    parse_failure: str | None = None
     contact: ContactRow | None = None
     conversation: ConversationRow | None = None
     new_conversation: bool = False

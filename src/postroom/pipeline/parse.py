@@ -1,7 +1,10 @@
 """Stage ``parse``: bytes → :class:`~postroom.mail.model.ParsedMessage` with the connection's options.
 
-The runner may have parsed the mail already, in a worker process before the transaction began
-(:func:`prepare`, see :mod:`postroom.pipeline.pool`); then this stage only checks the result.
+The runner parses every mail before the transaction begins (:func:`prepare`, in a parser process
+with a time budget, see :mod:`postroom.pipeline.pool`), so that no parsing holds a write lock; this
+stage checks the result, and quarantines a mail the runner could not parse with the reason it
+recorded. Only a stage list run outside the runner (a context without either) parses here, with
+the same bounds on HTML (:mod:`postroom.mail.html_bounds`) that keep every parse bounded.
 """
 
 from __future__ import annotations
@@ -11,14 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from postroom.errors import StageError
+from postroom.mail.html_bounds import DEFAULT_HTML_LIMITS, HtmlLimits
 from postroom.mail.model import ParsedMessage
-from postroom.mail.parse import ParseOptions, parse_message
+from postroom.mail.parse import ParseOptions, parse_degraded, parse_message
 from postroom.pipeline.context import Context, stage
 from postroom.store.blobs import BlobStore
 from postroom.store.models import Connection
 
 
-def parse_options(connection: Connection | None, received_at: datetime, reply_token_key: bytes) -> ParseOptions:
+def parse_options(
+    connection: Connection | None,
+    received_at: datetime,
+    reply_token_key: bytes,
+    html_limits: HtmlLimits = DEFAULT_HTML_LIMITS,
+) -> ParseOptions:
     """How mail of this connection is parsed, wherever it is parsed."""
     own = frozenset(box.address.lower() for box in connection.mailboxes) if connection else frozenset()
     return ParseOptions(
@@ -26,6 +35,7 @@ def parse_options(connection: Connection | None, received_at: datetime, reply_to
         received_at=received_at,
         own_addresses=own,
         reply_token_key=reply_token_key,
+        html_limits=html_limits,
     )
 
 
@@ -41,14 +51,18 @@ class Prepared:
     blob_keys: dict[str, str]
 
 
-def prepare(data: bytes, options: ParseOptions, blobs: BlobStore) -> Prepared:
+def prepare(data: bytes, options: ParseOptions, blobs: BlobStore | None, *, degraded: str | None = None) -> Prepared:
     """Parse and store the attachment files: the CPU-heavy part of a mail, done outside the transaction.
 
     Storing files before the transaction that refers to them is safe because the blob store is
     content-addressed: a file whose message is rolled back, or turns out to be a duplicate, is
-    only an unreferenced copy, never a wrong one.
+    only an unreferenced copy, never a wrong one. Without ``blobs`` (a store this process cannot
+    share) the files stay in the result and the ``content`` stage stores them. With ``degraded``
+    (a reason), the mail is parsed in the bounded degraded mode.
     """
-    parsed = parse_message(data, options)
+    parsed = parse_message(data, options) if degraded is None else parse_degraded(data, degraded, options)
+    if blobs is None:
+        return Prepared(parsed, {})
     keys: dict[str, str] = {}
     attachments = []
     for attachment in parsed.attachments:
@@ -61,6 +75,8 @@ def prepare(data: bytes, options: ParseOptions, blobs: BlobStore) -> Prepared:
 @stage("parse")
 def parse(ctx: Context) -> None:
     parsed = ctx.parsed
+    if parsed is None and ctx.parse_failure is not None:
+        raise StageError("parse", ctx.parse_failure)
     if parsed is None:
         options = parse_options(ctx.connection, ctx.raw.received_at, ctx.services.reply_token_key)
         parsed = parse_message(ctx.raw_bytes, options)

@@ -5,11 +5,21 @@ Workers on any number of machines can run side by side: claims are rows with an 
 A stage that raises quarantines the message with its reason; :meth:`PipelineRunner.replay` runs
 quarantined messages again.
 
-A worker that dies mid-batch (``kill -9``, out of memory, power) leaves its claims behind; every
-running runner looks for expired claims a few times per claim length and puts those messages back in
-the queue, so nothing stays ``processing``. ``attempts`` counts claims: a mail whose claim expired
-``max_claims`` times is the likely reason its workers died, and is quarantined with that reason
-instead of taking the next worker down with it.
+A worker that dies mid-batch (``kill -9``, out of memory, power) leaves its claims behind. Each
+process holds a worker lease (``worker:<id>`` in ``leases``, renewed every 2 s by
+:class:`postroom.jobs.leases.WorkerHeartbeat`); every running runner looks every
+``release_seconds`` for claims whose owner's lease has expired, or whose owner holds no lease and
+whose ``claimed_until`` has passed (:func:`postroom.jobs.leases.claim_abandoned`), and puts those
+messages back in the queue, so nothing stays ``processing`` for more than seconds after its worker
+died, and a claim of a live worker is never taken from it however slow its mail. ``attempts``
+counts claims: a mail whose claim was abandoned ``max_claims`` times is the likely reason its
+workers died, and is quarantined with that reason instead of taking the next worker down with it.
+
+Every mail is parsed before the write transaction (by parser processes with a time budget per mail,
+:mod:`postroom.pipeline.pool`), never inside it: a transaction holds SQLite's single write lock, and
+what it holds up (the SMTP listener's 250, the API) must not wait on a parser. A mail of a batch still
+being parsed ``split_seconds`` after the batch began is finished apart, by the runner's ``pipeline-late``
+thread, so that the rest of the batch is committed at once and the worker thread claims more.
 
 On PostgreSQL the stages serialise work on shared keys (a Message-ID, a contact address, a
 customer's thread on a mailbox) with advisory locks. Taken message by message, two workers' batches
@@ -29,6 +39,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -37,11 +48,13 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import StageError
-from postroom.mail.parse import parse_message
+from postroom.jobs.leases import claim_abandoned
+from postroom.mail.html_bounds import DEFAULT_HTML_LIMITS, HtmlLimits
 from postroom.pipeline.context import Batch, Context, Event, PipelineServices, RawRow, Stage, predicted_locks
 from postroom.pipeline.default import DEFAULT_STAGES
-from postroom.pipeline.parse import Prepared, parse_options
-from postroom.pipeline.pool import ParsePool
+from postroom.pipeline.parse import Prepared, parse_options, prepare
+from postroom.pipeline.pool import Failed, Outcome, ParsePool, Work
+from postroom.store.blobs import LocalBlobStore
 from postroom.store.db import Database
 from postroom.store.models import Connection, RawBody, RawMessage, RawStatus, utcnow
 
@@ -49,27 +62,38 @@ log = structlog.get_logger(__name__)
 
 
 def _default_parse_processes() -> int:
-    # One parser process per core; on a single core they would only add copying.
-    cores = os.cpu_count() or 1
-    return min(cores, 4) if cores > 1 else 0
+    # One parser process per core. One even on a single core: it costs some copying, but only a
+    # process can be stopped when a mail runs over its budget.
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 @dataclass(frozen=True, slots=True)
 class RunnerLimits:
     claim_batch: int = 64  # raw messages claimed per transaction
-    # A claim not settled after this belongs to a worker that died, and is released (looked for every
-    # quarter of it). A batch takes about a second; the margin covers huge mails on a loaded machine,
-    # and a batch that still overruns it is at worst processed twice (the dedupe stage keeps one).
+    # A claim of a worker without a worker lease (a runner used on its own, or a process older than
+    # the leases) not settled after this belongs to a worker that died, and is released. A worker
+    # with a lease keeps its claims while the lease lives and loses them when it expires.
     claim_seconds: float = 120.0
+    # How often abandoned claims are looked for (a read; the release is a write only when found).
+    release_seconds: float = 1.0
     # A mail claimed this many times whose last claim expired unsettled is quarantined rather than
     # released again: it is what keeps killing its workers (a parser blowing up the memory, say).
     max_claims: int = 3
     poll_seconds: float = 1.0  # look for work stored by other processes this often
-    # Processes that parse ahead of the transaction (pipeline/pool.py); 0 parses in the worker thread.
+    # Processes that parse ahead of the transaction (pipeline/pool.py). 0 parses in the worker thread,
+    # still before the transaction and with the HTML bounded, but with no budget enforced.
     parse_processes: int = field(default_factory=_default_parse_processes)
-    # Smaller batches are parsed in the worker thread: one new mail is picked up sooner without the
-    # round trip to another process, and a quiet mailbox never starts the pool.
-    pool_from_batch: int = 8
+    # Smaller batches are parsed in the worker thread, without the budget; 1 sends every batch to the
+    # parser processes, which costs a new mail a few milliseconds of round trip.
+    pool_from_batch: int = 1
+    # Seconds of parsing a mail may take (POSTROOM_PARSE_BUDGET_SECONDS); over it, its process is
+    # killed and the mail parsed again in the bounded degraded mode, marked with the reason.
+    parse_budget_seconds: float = 10.0
+    # Nesting and length of HTML handed to the sanitiser and the renderer (mail/html_bounds.py).
+    html_limits: HtmlLimits = DEFAULT_HTML_LIMITS
+    # Mails of a batch still parsing after this are finished apart, by the runner's late thread, so
+    # that one slow mail does not hold the rest of its batch. A batch of 64 parses in well under it.
+    split_seconds: float = 0.3
 
 
 class PipelineRunner:
@@ -101,16 +125,32 @@ class PipelineRunner:
         # serialisation failure) and done again: with ordered locking this stays at 0.
         self.conflict_retries = 0
         self._conflicts_lock = threading.Lock()
-        # Worker processes read raw bytes from the database themselves, so they must be able to open it.
-        pooled = limits.parse_processes > 0 and not db.in_memory
-        self._parse_pool = ParsePool(limits.parse_processes, db.url) if pooled else None
+        # Parser processes read raw bytes from the database themselves when they can open it; an
+        # in-memory database is another process's, so then the bytes are sent to them.
+        self._parse_pool = (
+            ParsePool(
+                limits.parse_processes,
+                None if db.in_memory else db.url,
+                budget_seconds=limits.parse_budget_seconds,
+            )
+            if limits.parse_processes > 0
+            else None
+        )
+        # Mails whose parsing outlived ``split_seconds``: finished by the late thread when parsed.
+        self._late: list[_Late] = []
+        self._late_cond = threading.Condition()
+        self._late_thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         self._stop.clear()
         self.release_expired_claims()
-        self._next_release = time.monotonic() + self.limits.claim_seconds / 4
+        self._next_release = time.monotonic() + self._release_interval()
+        self._late_thread = threading.Thread(target=self._late_loop, name="pipeline-late", daemon=True)
+        self._late_thread.start()
+        if self._parse_pool is not None:
+            self._parse_pool.warm()
         for i in range(self.workers):
             thread = threading.Thread(target=self._loop, name=f"pipeline-{i}", daemon=True)
             thread.start()
@@ -123,8 +163,18 @@ class PipelineRunner:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        # Mails still parsing come back as "stopped" and are put back in the queue by the late thread.
         if self._parse_pool is not None:
             self._parse_pool.close()
+        if self._late_thread is not None:
+            with self._late_cond:
+                self._late_cond.notify_all()
+            self._late_thread.join(timeout)
+            self._late_thread = None
+
+    def parser_pids(self) -> list[int]:
+        """The parser processes running now (for tests)."""
+        return self._parse_pool.pids() if self._parse_pool is not None else []
 
     def wake(self) -> None:
         """New raw mail was stored in this process: start on it now rather than at the next poll."""
@@ -135,6 +185,11 @@ class PipelineRunner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._release_if_due()
+            if self._late_backlog() >= self.limits.claim_batch:
+                # The parser processes are behind (starting, or busy with slow mail): claiming more
+                # would only keep mail from other workers that could parse it now.
+                self._stop.wait(0.05)
+                continue
             try:
                 claimed = self.claim(self.limits.claim_batch)
             except Exception:
@@ -142,22 +197,25 @@ class PipelineRunner:
                 self._stop.wait(self.limits.poll_seconds)
                 continue
             if claimed:
-                self.process_batch(claimed)
+                self._process(claimed, late_apart=True)
                 continue
             with self._wake:
                 if self._pending_wakeups == 0 and not self._stop.is_set():
                     self._wake.wait(self.limits.poll_seconds)
                 self._pending_wakeups = 0
 
+    def _release_interval(self) -> float:
+        return min(self.limits.release_seconds, self.limits.claim_seconds / 4)
+
     def _release_if_due(self) -> None:
-        """Release expired claims every quarter claim length: mail a dead worker (of this or another
+        """Release abandoned claims every ``release_seconds``: mail a dead worker (of this or another
         process) had claimed comes back while the service runs, not only at the next start. One
-        thread of the runner does it; an UPDATE on the few ``processing`` rows is cheap."""
+        thread of the runner does it; it reads first and writes only when there is something to release."""
         with self._release_lock:
             now = time.monotonic()
             if now < self._next_release:
                 return
-            self._next_release = now + self.limits.claim_seconds / 4
+            self._next_release = now + self._release_interval()
         try:
             self.release_expired_claims()
         except Exception:
@@ -199,12 +257,20 @@ class PipelineRunner:
     def release_expired_claims(self) -> int:
         """Give back messages claimed by workers that died mid-way, so that another worker finishes them.
 
-        Those already claimed ``max_claims`` times are quarantined instead, with the reason; returns
-        how many went back to ``pending``. Safe beside other workers doing the same: on PostgreSQL a
-        row another transaction released is no longer ``processing`` when the UPDATE re-reads it.
+        A claim is abandoned when its owner's worker lease expired, or when the owner holds no lease
+        and the claim's own expiry passed (:func:`postroom.jobs.leases.claim_abandoned`). Those
+        already claimed ``max_claims`` times are quarantined instead, with the reason; returns how
+        many went back to ``pending``. Safe beside other workers doing the same: on PostgreSQL a row
+        another transaction released is no longer ``processing`` when the UPDATE re-reads it.
         """
         now = utcnow()
-        expired = (RawMessage.status == RawStatus.PROCESSING, RawMessage.claimed_until < now)
+        expired = (
+            RawMessage.status == RawStatus.PROCESSING,
+            claim_abandoned(RawMessage.claimed_by, RawMessage.claimed_until, now),
+        )
+        with self.db.read() as session:
+            if session.scalar(select(RawMessage.id).where(*expired).limit(1)) is None:
+                return 0
         with self.db.write() as session:
             query = (
                 select(RawMessage.id, RawMessage.attempts, RawMessage.claimed_by)
@@ -250,28 +316,92 @@ class PipelineRunner:
         Every message is still all-or-nothing (its savepoint), and a failing one is quarantined
         without touching the others; sharing the commit and what was looked up (connections,
         contacts, customer domains) is what makes the pipeline fast (a commit costs more than
-        understanding a mail). The raw rows, their bytes and their connections are read before the
-        write transaction begins, so that it holds SQLite's write lock only for writing. Should the
-        transaction itself fail, each message is done again alone.
+        understanding a mail). The raw rows and their connections are read, and every mail parsed,
+        before the write transaction begins, so that it holds SQLite's write lock only for writing.
+        Should the transaction itself fail, each message is done again alone. Waits for every mail
+        of the batch, however long its parsing takes (within its budget).
         """
+        return self._process(raw_ids, late_apart=False)
+
+    def _process(self, raw_ids: Sequence[int], *, late_apart: bool) -> dict[int, RawStatus]:
+        loaded = self._load(raw_ids)
+        parsing = self._parse(loaded)
+        if parsing:
+            wait(parsing.values(), timeout=self.limits.split_seconds if late_apart else None)
+        late: dict[int, Future[Outcome]] = {}
+        outcomes: dict[int, RawStatus] = {}
+        for raw_id, future in parsing.items():
+            if future.done():
+                self._take(loaded, raw_id, future.result(), outcomes)
+            else:
+                late[raw_id] = future
+        ready = [raw_id for raw_id in raw_ids if raw_id not in late and raw_id not in outcomes]
+        if ready:
+            outcomes.update(self._commit(ready, loaded))
+        if late:
+            with self._late_cond:
+                self._late.extend(_Late(raw_id, future, loaded) for raw_id, future in late.items())
+                self._late_cond.notify_all()
+            outcomes.update(dict.fromkeys(late, RawStatus.PROCESSING))
+        return outcomes
+
+    def _take(self, loaded: _Loaded, raw_id: int, outcome: Outcome, outcomes: dict[int, RawStatus]) -> None:
+        """Record what parsing a mail gave; a mail the service stopped parsing goes back to the queue."""
+        if isinstance(outcome, Prepared):
+            loaded.prepared[raw_id] = outcome
+        elif outcome.retry:
+            self._requeue(raw_id)
+            outcomes[raw_id] = RawStatus.PENDING
+        else:
+            loaded.failures[raw_id] = outcome.reason
+
+    def _late_backlog(self) -> int:
+        with self._late_cond:
+            return len(self._late)
+
+    def _late_loop(self) -> None:
+        """Finish the mails whose parsing outlived their batch, each in its own transaction, as they come."""
+        while True:
+            with self._late_cond:
+                if not self._late:
+                    if self._stop.is_set() and not any(t.is_alive() for t in self._threads):
+                        return
+                    self._late_cond.wait(0.2)
+                    continue
+                futures = [item.future for item in self._late]
+            wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+            with self._late_cond:
+                done = [item for item in self._late if item.future.done()]
+                self._late = [item for item in self._late if not item.future.done()]
+            for item in done:
+                try:
+                    outcomes: dict[int, RawStatus] = {}
+                    self._take(item.loaded, item.raw_id, item.future.result(), outcomes)
+                    if item.raw_id not in outcomes:
+                        self._commit([item.raw_id], item.loaded)
+                except Exception:
+                    log.exception("pipeline.late_mail_failed", raw_id=item.raw_id)
+
+    def _commit(self, raw_ids: Sequence[int], loaded: _Loaded) -> dict[int, RawStatus]:
+        """The write transaction of parsed mail: the stages, each message in its savepoint, and the outcomes."""
         outcomes: dict[int, RawStatus] = {}
         events: list[Event] = []
         try:
-            loaded = self._load(raw_ids)
             with self.db.write() as session:
                 batch = Batch.open(session)
                 contexts: dict[int, Context] = {}
                 for raw_id in raw_ids:
                     raw = loaded.raws.get(raw_id)
                     if raw is not None:
-                        contexts[raw_id] = self._context(
+                        ctx = self._context(
                             session,
                             batch,
                             raw,
-                            loaded.data.get(raw_id),
                             loaded.connections.get(raw.connection_id),
                             loaded.prepared.get(raw_id),
                         )
+                        ctx.parse_failure = loaded.failures.get(raw_id)
+                        contexts[raw_id] = ctx
                 # Before any stage: every key the batch will lock, in one ordered acquisition.
                 batch.lock_all(self._predicted_locks(contexts.values()))
                 settled: list[dict[str, object]] = []
@@ -316,7 +446,7 @@ class PipelineRunner:
             )
             outcomes = {}
             for raw_id in raw_ids:
-                outcomes.update(self.process_batch([raw_id]))
+                outcomes.update(self._commit([raw_id], loaded))
             return outcomes
         if events:
             try:
@@ -327,8 +457,7 @@ class PipelineRunner:
 
     def _load(self, raw_ids: Sequence[int]) -> _Loaded:
         """The raw rows and the connections (with mailboxes) they came through, read before the
-        write transaction; then the batch parsed by the parser processes when it is worth sending
-        there, or else the raw bytes, which the parse stage needs."""
+        write transaction."""
         loaded = _Loaded()
         with self.db.read() as session:
             for raw_id, connection_id, mailbox_id, received_at in session.execute(
@@ -343,48 +472,50 @@ class PipelineRunner:
                     select(Connection).where(Connection.id.in_(wanted)).options(selectinload(Connection.mailboxes))
                 ):
                     loaded.connections[found.id] = found
-        if self._parse_pool is not None and len(loaded.raws) >= self.limits.pool_from_batch:
-            work = [
-                (
-                    raw.id,
-                    parse_options(
-                        loaded.connections.get(raw.connection_id), raw.received_at, self.services.reply_token_key
-                    ),
-                )
-                for raw in loaded.raws.values()
-            ]
-            loaded.prepared = self._parse_pool.prepare(work, self.services.blobs)
-        unparsed = [raw_id for raw_id in loaded.raws if raw_id not in loaded.prepared]
-        if unparsed:
-            with self.db.read() as session:
-                for raw_id, data in session.execute(
-                    select(RawBody.raw_id, RawBody.data).where(RawBody.raw_id.in_(unparsed))
-                ):
-                    loaded.data[raw_id] = data
-        if not self.db.is_sqlite:
-            self._parse_ahead(loaded)
         return loaded
 
-    def _parse_ahead(self, loaded: _Loaded) -> None:
-        """Parse here, before the transaction, what the parser processes did not: the transaction
-        can only take its locks in order when it knows every mail's Message-ID and sender.
+    def _parse(self, loaded: _Loaded) -> dict[int, Future[Outcome]]:
+        """Start parsing every mail of the batch, outside any transaction: in the parser processes
+        (with the budget) or, with none or a batch too small for them, here.
 
-        Nothing is decided here: a mail that does not parse is left to the ``parse`` stage, which
-        parses it again inside the transaction and quarantines it with the reason. Its attachment
-        files are written by the ``content`` stage, as for a mail parsed there.
+        The transaction needs every mail parsed before it begins: it takes every key its stages will
+        lock (a Message-ID, a sender) at once and in order, and it must not hold the write lock while
+        a parser works.
         """
-        for raw_id, data in list(loaded.data.items()):
-            raw = loaded.raws[raw_id]
-            options = parse_options(
-                loaded.connections.get(raw.connection_id), raw.received_at, self.services.reply_token_key
+        options = {
+            raw.id: parse_options(
+                loaded.connections.get(raw.connection_id),
+                raw.received_at,
+                self.services.reply_token_key,
+                self.limits.html_limits,
             )
+            for raw in loaded.raws.values()
+        }
+        pool = self._parse_pool
+        if pool is not None and len(options) >= self.limits.pool_from_batch:
+            data = self._raw_bytes(list(options)) if pool.database_url is None else {}
+            works = [Work(raw_id, each, data.get(raw_id, b"") if data else None) for raw_id, each in options.items()]
+            # Files are stored by the parser processes only in a store they share (a directory).
+            blobs = self.services.blobs if isinstance(self.services.blobs, LocalBlobStore) else None
+            return dict(zip(options, pool.submit(works, blobs), strict=True))
+        data = self._raw_bytes(list(options))
+        parsed: dict[int, Future[Outcome]] = {}
+        for raw_id, each in options.items():
+            future: Future[Outcome] = Future()
             try:
-                parsed = parse_message(data, options)
-            except Exception:  # noqa: BLE001 (the parse stage parses it again and reports why)
-                parsed = None
-            if parsed is not None:
-                loaded.prepared[raw_id] = Prepared(parsed, {})
-                del loaded.data[raw_id]
+                # Files are stored by the content stage, as they are for any mail parsed here.
+                future.set_result(prepare(data.get(raw_id, b""), each, None))
+            except Exception as exc:  # noqa: BLE001 (the parse stage quarantines it with this reason)
+                future.set_result(Failed(_error_text(exc)))
+            parsed[raw_id] = future
+        return parsed
+
+    def _raw_bytes(self, raw_ids: list[int]) -> dict[int, bytes]:
+        if not raw_ids:
+            return {}
+        with self.db.read() as session:
+            query = select(RawBody.raw_id, RawBody.data).where(RawBody.raw_id.in_(raw_ids))
+            return {raw_id: data for raw_id, data in session.execute(query)}
 
     def _predicted_locks(self, contexts: Iterable[Context]) -> list[str]:
         keys: list[str] = []
@@ -400,12 +531,11 @@ class PipelineRunner:
         session: Session,
         batch: Batch,
         raw: RawRow,
-        data: bytes | None,
         connection: Connection | None,
         prepared: Prepared | None,
     ) -> Context:
         mailbox = next((b for b in connection.mailboxes if b.id == raw.mailbox_id), None) if connection else None
-        ctx = Context(session, self.services, raw, connection, mailbox, batch, data)
+        ctx = Context(session, self.services, raw, connection, mailbox, batch)
         if prepared is not None:
             ctx.parsed = prepared.parsed
             ctx.blob_keys = prepared.blob_keys
@@ -490,9 +620,19 @@ class PipelineRunner:
 @dataclass(eq=False)
 class _Loaded:
     raws: dict[int, RawRow] = field(default_factory=dict)
-    data: dict[int, bytes] = field(default_factory=dict)
     connections: dict[int | None, Connection] = field(default_factory=dict)
     prepared: dict[int, Prepared] = field(default_factory=dict)
+    # Why a mail could not be parsed (``Type: message``), for the parse stage to quarantine it.
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Late:
+    """A claimed mail whose parsing outlived its batch, with what its batch loaded."""
+
+    raw_id: int
+    future: Future[Outcome]
+    loaded: _Loaded
 
 
 # How a processed raw message is left: its outcome, the reason, and the message it became (``attempts``
@@ -523,11 +663,14 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(cause, sqlite3.OperationalError) and "database is locked" in str(cause)
 
 
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
+
+
 def _reason(stage_name: str, exc: BaseException | None) -> str:
     """Why a message was quarantined: the stage and the error, on one line."""
     if isinstance(exc, StageError):
         return str(exc)
     if exc is None:
         return f"{stage_name}: unknown error"
-    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
-    return f"{stage_name}: {detail}"
+    return f"{stage_name}: {_error_text(exc)}"

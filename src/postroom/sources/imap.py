@@ -316,7 +316,8 @@ class ImapSource:
 
     ``on_status`` receives a :class:`SourceStatus` at every state change of :meth:`run`;
     ``authenticate`` signs in on a connected client (password by default; XOAUTH2 plugs in here);
-    ``backoff`` spaces out reconnection attempts.
+    ``backoff`` spaces out reconnection attempts; a session that stayed signed in for ``stable_after``
+    seconds ends a run of failures, so an outage after a long IDLE starts again at the first delay.
     """
 
     def __init__(
@@ -328,6 +329,7 @@ class ImapSource:
         on_status: StatusCallback = ignore_status,
         authenticate: ImapAuthenticator = password_login,
         backoff: Backoff | None = None,
+        stable_after: float = _STABLE_AFTER,
     ) -> None:
         self.account = account
         self._sink = sink
@@ -336,6 +338,7 @@ class ImapSource:
         self._on_status = on_status
         self._authenticate = authenticate
         self._backoff = backoff or Backoff()
+        self._stable_after = stable_after
         # Set while run() runs, so that a long catch-up ends between batches when asked to stop.
         self._stop: threading.Event | None = None
 
@@ -366,7 +369,7 @@ class ImapSource:
                 log=self._log,
                 on_status=self._on_status,
                 backoff=self._backoff,
-                stable_after=_STABLE_AFTER,
+                stable_after=self._stable_after,
                 stopped=f"stopped reading {self.account.folder}",
             )
         finally:

@@ -15,7 +15,9 @@ What the token endpoint answers becomes an error naming the mailbox and "OAuth2"
   an admin must sign in again, retrying cannot help;
 - 5xx, 429, timeouts and network failures → :class:`ConnectError` (temporary);
 - any other refusal (``invalid_client``, ``unauthorized_client``, …) → :class:`AuthenticationError`;
-- a success without a usable access token → :class:`ProtocolError`.
+- a success without a usable access token → :class:`ProtocolError`;
+- a token URI that would carry the secrets in plain text (``http://`` to a host other than loopback) →
+  :class:`TlsError`, before any request.
 
 The authenticator factories put a manager into the protocols' sign-in seams: :func:`imap_xoauth2`
 (``ImapSource(authenticate=...)``), :func:`smtp_xoauth2` (``send(authenticate=...)``) and
@@ -50,10 +52,11 @@ from postroom.errors import (
     ConnectError,
     ProtocolError,
     ReauthorizationRequired,
+    TlsError,
 )
 from postroom.sources.base import ImapAccount, xoauth2_string
 from postroom.sources.pop3 import Pop3Account, Pop3Authenticator, Pop3Client, xoauth2_login
-from postroom.tls import client_context
+from postroom.tls import client_context, secret_url_problem
 
 __all__ = [
     "DEFAULT_TOKEN_URI",
@@ -219,6 +222,10 @@ class TokenManager:
         if not refresh_token:
             raise ReauthorizationRequired(PROTOCOL, self.address, "no refresh token is stored; sign in again")
         endpoint = _endpoint(self.client.token_uri)
+        problem = secret_url_problem(self.client.token_uri)
+        if problem is not None:
+            # RFC 6749 §2.3.1 and §3.2: the client secret and the grant go to the token endpoint over TLS only.
+            raise TlsError(PROTOCOL, self.address, f"the token request was not sent: oauth_token_uri {problem}")
         # RFC 6749 §2.3.1 allows the client's credentials in the form body, which Google and
         # Microsoft both accept; the body is form-encoded as §6 requires.
         form = {

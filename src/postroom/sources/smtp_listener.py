@@ -17,7 +17,11 @@ What a receiving MTA on the Internet owes its peers lives here too, because SMTP
 - mail to ``postmaster`` is accepted whatever the connections are (RFC 5321 §4.5.1) and handed to the
   sink's :meth:`InboundSink.store_postmaster`;
 - at most :data:`MAX_RECIPIENTS` recipients per transaction (``452 4.5.3``) and a cap on concurrent
-  sessions, overall and per client address (:class:`SessionLimits`, ``421 4.7.0`` at connect).
+  sessions, overall and per client address (:class:`SessionLimits`, ``421 4.7.0`` at connect);
+- no session holds its place for ever (:class:`SessionLimits` again): a client silent for the idle time
+  gets ``421 4.4.2``, one that sends too many commands without delivering mail (NOOP, RSET, refused
+  commands…, like Postfix's ``smtpd_junk_command_limit``) or outlasts the session time gets ``421 4.7.0``,
+  and the session is closed (RFC 5321 §3.8), which frees its place.
 
 Replies carry enhanced status codes (RFC 3463), including the refusals that aiosmtpd writes without one.
 """
@@ -31,7 +35,7 @@ import socket
 import ssl
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -39,7 +43,7 @@ from typing import Any, Protocol
 
 import structlog
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from postroom.sources.base import InboundMail
 
@@ -75,6 +79,12 @@ _TOO_MANY_RECIPIENTS = f"452 4.5.3 Too many recipients (at most {MAX_RECIPIENTS}
 # the sender keeps the mail and tries again later. RFC 3463 §3.8: 4.7.0, a temporary policy refusal.
 _TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, try again later"
 _TOO_MANY_FROM_YOU = "421 4.7.0 Too many connections from your address, try again later"
+# A session that ends by our limits is told why before the close (RFC 5321 §3.8 allows the 421 at any time,
+# also unasked): an MTA then retries its mail later. RFC 3463 §3.5: 4.4.2 "bad connection" for a client
+# that went silent (Postfix says the same), 4.7.0 for our policy limits.
+_IDLE_TIMEOUT = "421 4.4.2 Timeout waiting for the client, closing connection"
+_SESSION_TOO_LONG = "421 4.7.0 Session time limit exceeded, closing connection"
+_TOO_MANY_JUNK = "421 4.7.0 Too many commands without delivering mail, closing connection"
 # What may appear of client-supplied text (EHLO name, addresses) inside our trace header: no CR, LF,
 # parentheses or semicolons, which would change its structure (RFC 5321 §4.4).
 _UNSAFE_TRACE = re.compile(r"[^\x21-\x7e]|[();]")
@@ -99,15 +109,36 @@ class PostmasterTarget:
 
 @dataclass(frozen=True, slots=True)
 class SessionLimits:
-    """How many SMTP sessions the listener serves at once, in all and per client address.
+    """How many SMTP sessions the listener serves at once, and how long and idly each may go on.
 
-    The defaults are those of ``POSTROOM_SMTP_MAX_SESSIONS`` and ``POSTROOM_SMTP_MAX_SESSIONS_PER_IP``.
-    A session over either limit is answered ``421 4.7.0`` at connect: the sender retries later, so a
-    busy listener delays mail but never loses it.
+    The defaults are those of ``POSTROOM_SMTP_MAX_SESSIONS``, ``POSTROOM_SMTP_MAX_SESSIONS_PER_IP``,
+    ``POSTROOM_SMTP_IDLE_SECONDS``, ``POSTROOM_SMTP_SESSION_SECONDS`` and ``POSTROOM_SMTP_JUNK_COMMANDS``.
+    A session over either count is answered ``421 4.7.0`` at connect: the sender retries later, so a
+    busy listener delays mail but never loses it. The other three end a session that holds its place
+    without delivering mail, with a 421 that says which (see the module):
+
+    - ``idle_seconds``: no command, and no bytes of a mail being transferred, for this long
+      (RFC 5321 §4.5.3.2.7 asks at least 5 minutes of a server);
+    - ``session_seconds``: the session's whole length. A mail being transferred when it is up is not cut
+      (the sender would send it all again, and hit the same wall): it may finish within one more such
+      span, the session closes after its reply. So a legitimate mail that takes less than this to send
+      always arrives, and a client that trickles its data holds a place at most twice this long;
+    - ``junk_commands``: commands that deliver nothing (NOOP, VRFY, RSET, HELP, HELO/EHLO, and every
+      refused command) since the session began or its last mail was accepted; the lines of a mail are
+      no commands, so a large mail never counts.
     """
 
     max_sessions: int = 100
     max_sessions_per_ip: int = 20
+    idle_seconds: float = 300.0
+    session_seconds: float = 600.0
+    junk_commands: int = 100
+
+    def __post_init__(self) -> None:
+        if min(self.max_sessions, self.max_sessions_per_ip, self.junk_commands) < 1:
+            raise ValueError("session counts must be at least 1")
+        if min(self.idle_seconds, self.session_seconds) <= 0:
+            raise ValueError("session times must be positive")
 
 
 class RecipientResolver(Protocol):
@@ -312,19 +343,56 @@ class _Sessions:
             del self.by_ip[ip]
 
 
+def _junk_command(name: str) -> Callable[[_ListenerSmtp, str], Coroutine[Any, Any, None]]:
+    """aiosmtpd's ``smtp_<name>``, counted against the junk limit first; keeps its HELP text."""
+    parent = getattr(SMTP, f"smtp_{name}")
+
+    async def command(self: _ListenerSmtp, arg: str) -> None:
+        if self.count_junk():
+            return
+        await parent(self, arg)
+
+    # aiosmtpd's HELP reads the command's syntax from these attributes (its @syntax decorator).
+    for attribute in ("__smtp_syntax__", "__smtp_syntax_extended__", "__smtp_syntax_when__"):
+        setattr(command, attribute, getattr(parent, attribute, None))
+    command.__name__ = f"smtp_{name}"
+    return command
+
+
 class _ListenerSmtp(SMTP):
     """aiosmtpd's SMTP session with enhanced status codes on its refusals, and the session limits.
 
-    aiosmtpd has no hook before its greeting, so the limits are checked where asyncio hands over the
+    aiosmtpd has no hook before its greeting, so the counts are checked where asyncio hands over the
     connection: a session over a limit gets the 421 instead of the greeting and is closed, and never
-    reaches aiosmtpd's own state.
+    reaches aiosmtpd's own state. The times run on the event loop's timers; the junk count sits in the
+    commands that deliver nothing and in :meth:`push`, which sees every refusal.
     """
 
+    # Commands that move no mail forward. Postfix's smtpd_junk_command_limit counts NOOP, VRFY, ETRN and
+    # RSET (ETRN is unknown here, and aiosmtpd closes after 5 unknown commands); HELP and HELO/EHLO are as
+    # idle when repeated. A legitimate session sends EHLO twice at most (again after STARTTLS).
+    smtp_NOOP = _junk_command("NOOP")
+    smtp_VRFY = _junk_command("VRFY")
+    smtp_RSET = _junk_command("RSET")
+    smtp_HELP = _junk_command("HELP")
+    smtp_HELO = _junk_command("HELO")
+    smtp_EHLO = _junk_command("EHLO")
+
     def __init__(self, handler: ForwardingHandler, sessions: _Sessions, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
+        # aiosmtpd's own idle timer is the idle limit; its expiry is answered in _timeout_cb below.
+        super().__init__(handler, timeout=sessions.limits.idle_seconds, **kwargs)
         self._sessions = sessions
+        self._limits = sessions.limits
         self._counted_ip: str | None = None
         self._refused = False
+        # "command" between commands, "receiving" while a mail's lines arrive, "storing" while the
+        # handler commits it (our wait, not the client's).
+        self._phase = "command"
+        self._last_bytes = 0.0
+        self._junk = 0
+        self._deadline: asyncio.TimerHandle | None = None
+        self._overtime = False
+        self._closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is not None:
@@ -343,10 +411,14 @@ class _ListenerSmtp(SMTP):
             return
         self._counted_ip = ip
         super().connection_made(transport)
+        self._deadline = self.loop.call_later(self._limits.session_seconds, self._session_expired)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         try:
             super().connection_lost(error)
         finally:
@@ -354,10 +426,98 @@ class _ListenerSmtp(SMTP):
             if ip is not None:
                 self._sessions.release(ip)
 
+    def data_received(self, data: bytes) -> None:
+        if self._phase == "receiving":
+            # The idle limit applies to the transfer too, from the last bytes on: aiosmtpd restarts its
+            # timer only per command, so a large mail over a slow link would be cut after idle_seconds.
+            self._last_bytes = self.loop.time()
+        super().data_received(data)
+
+    def _timeout_cb(self) -> None:
+        idle = self._limits.idle_seconds
+        if self._phase == "storing":
+            # The client waits for our reply (RFC 5321 §4.5.3.2.6 gives it 10 minutes); not its idleness.
+            self._reset_timeout(idle)
+            return
+        if self._phase == "receiving":
+            quiet = self.loop.time() - self._last_bytes
+            if quiet < idle:
+                self._reset_timeout(idle - quiet)
+                return
+        self._close_with(_IDLE_TIMEOUT, "smtp_listener.session_idle")
+
+    def _session_expired(self) -> None:
+        self._deadline = None
+        if self._phase == "command":
+            self._close_with(_SESSION_TOO_LONG, "smtp_listener.session_too_long")
+            return
+        # A mail is being transferred or stored: cutting it would waste the transfer, and the sender
+        # would retry it whole. It gets one more session length, and the session closes after its reply
+        # (smtp_DATA). A client that trickles its data is cut at that second deadline.
+        self._overtime = True
+        self._deadline = self.loop.call_later(self._limits.session_seconds, self._data_too_long)
+
+    def _data_too_long(self) -> None:
+        self._deadline = None
+        self._close_with(_SESSION_TOO_LONG, "smtp_listener.data_too_long")
+
+    def count_junk(self) -> bool:
+        """Count a command that delivered nothing; past the limit, answer 421 and close (True)."""
+        if self._closing:
+            return True
+        self._junk += 1
+        if self._junk <= self._limits.junk_commands:
+            return False
+        self._close_with(_TOO_MANY_JUNK, "smtp_listener.too_many_junk_commands")
+        return True
+
+    def _close_with(self, reply: str, event: str) -> None:
+        """Send ``reply`` (a 421) and close the session; its place is freed when the close completes."""
+        if self._closing or self.transport is None:
+            return
+        self._closing = True
+        log.warning(event, client=self._counted_ip, reply=reply, junk_commands=self._junk)
+        # Written, not pushed: this also runs from timers, outside the session's coroutine. The close
+        # sends what is buffered first.
+        self._writer.write(reply.encode("ascii") + b"\r\n")
+        self.transport.close()
+
+    @syntax("DATA")  # aiosmtpd's HELP lists only commands that carry their syntax
+    async def smtp_DATA(self, arg: str) -> None:
+        self._phase = "receiving"
+        self._last_bytes = self.loop.time()
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._phase = "command"
+        if self._overtime:
+            self._close_with(_SESSION_TOO_LONG, "smtp_listener.session_too_long")
+        else:
+            # The wait for the next command starts now, not at the DATA command.
+            self._reset_timeout()
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        # aiosmtpd calls the DATA hook once the whole mail is read: from there on we are storing it.
+        if command != "DATA":
+            return await super()._call_handler_hook(command, *args)
+        self._phase = "storing"
+        status = await super()._call_handler_hook(command, *args)
+        if isinstance(status, str) and status.startswith("250"):
+            # A mail was delivered: the client does what it came for, so its junk count starts afresh.
+            self._junk = 0
+        return status
+
     async def push(self, status: Any) -> None:
+        if self._closing:
+            # Commands the client sent ahead of our 421 get no answers.
+            return
         if isinstance(status, str):
             status = _ENHANCED_REFUSALS.get(status, status)
         await super().push(status)
+        if isinstance(status, str) and status[:1] in ("4", "5") and status[3:4] == " ":
+            # A refused command delivers nothing either (Postfix counts such errors too): an unknown
+            # recipient, a command out of sequence, a bad line.
+            self.count_junk()
 
     async def smtp_AUTH(self, arg: str) -> None:
         # aiosmtpd offers its built-in LOGIN and PLAIN after STARTTLS, and with no authenticator every
@@ -394,8 +554,9 @@ class SmtpListener:
     (``530 5.7.0``, RFC 3207 §4). Off by default: forwarding MTAs use TLS opportunistically, and a public
     MX must not require it (RFC 3207 §4), since refusing plain text bounces mail. ``domain`` is the
     domain (or the domains) whose ``postmaster`` the listener accepts (RFC 5321 §4.5.1); ``limits`` caps
-    the sessions. ``hostname`` is the name in the greeting (``220 <hostname> Postroom ESMTP``), the EHLO
-    reply and the Received lines; the greeting names no library or version (:data:`IDENT`).
+    the sessions and how long and idly each may go on. ``hostname`` is the name in the greeting
+    (``220 <hostname> Postroom ESMTP``), the EHLO reply and the Received lines; the greeting names no
+    library or version (:data:`IDENT`).
     """
 
     def __init__(
@@ -411,7 +572,6 @@ class SmtpListener:
         require_tls: bool = False,
         domain: str | Iterable[str] | None = None,
         limits: SessionLimits = SessionLimits(),
-        timeout: float = 300.0,
     ) -> None:
         if require_tls and tls_context is None:
             raise ValueError("require_tls needs a tls_context")
@@ -423,7 +583,6 @@ class SmtpListener:
         self._tls_context = tls_context
         self._require_tls = require_tls
         self.limits = limits
-        self._timeout = timeout
         self._controller: _Controller | None = None
 
     def start(self) -> SmtpListener:
@@ -449,7 +608,6 @@ class SmtpListener:
             data_size_limit=self.max_message_bytes,
             tls_context=self._tls_context,
             require_starttls=self._require_tls,
-            timeout=self._timeout,
         )
         try:
             controller.start()
@@ -466,6 +624,9 @@ class SmtpListener:
             require_tls=self._require_tls,
             max_sessions=self.limits.max_sessions,
             max_sessions_per_ip=self.limits.max_sessions_per_ip,
+            idle_seconds=self.limits.idle_seconds,
+            session_seconds=self.limits.session_seconds,
+            junk_commands=self.limits.junk_commands,
         )
         return self
 

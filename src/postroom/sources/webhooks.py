@@ -13,15 +13,22 @@ mail has no attachments.
 security policy with signature verification) signs like SendGrid's Event Webhook: ECDSA over P-256 with
 SHA-256, over the timestamp header's text followed by the raw request body; the signature header holds the
 DER signature in base64, and the admin stores the policy's public key (base64 DER, as SendGrid shows it, or
-PEM). SendGrid retries a refused post for up to three days, and we could not confirm that it signs every
-attempt afresh, so no timestamp age is enforced by default: a replayed post can only deliver the same mail
-again, which the raw store's Message-ID key drops.
+PEM). A post whose signed timestamp is further than the accepted window (``POSTROOM_WEBHOOK_MAX_AGE_SECONDS``,
+either way, for clock skew) from our clock is refused, and so is a signature accepted before
+(:func:`sendgrid_replay_key`): the signature covers the body, so a replay can only repeat the same mail, but
+it is refused all the same rather than left to the raw store's Message-ID key.
 
 **Mailgun routes** forwarding to a URL ending in ``mime``: the field ``body-mime`` holds the mail,
 ``recipient`` and ``sender`` the envelope, and ``timestamp``, ``token``, ``signature`` prove the origin:
 ``signature`` is the hex HMAC-SHA256, under the domain's HTTP webhook signing key, of the timestamp text
-followed by the token. As Mailgun advises, posts older (or newer) than 15 minutes are refused, and so is a
-token seen before (:class:`TokenReplayGuard`).
+followed by the token. It does not cover the body, so the one-time token is what stops a captured post
+from carrying another mail: as Mailgun advises, posts outside the same window are refused, and so is a
+token seen before (:func:`mailgun_replay_key`).
+
+Both replay checks are made against the database (table ``webhook_replays``, in
+:class:`postroom.channels.inbound.WebhookReplays`), in the transaction that stores the mail, so that every
+process refuses a replay, after a restart too, and a post that could not be stored does not use its key
+up. A refused post is answered 401, like a forged one.
 """
 
 from __future__ import annotations
@@ -31,15 +38,15 @@ import binascii
 import hashlib
 import hmac
 import json
-import threading
+import math
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from postroom.errors import (
     InvalidSetting,
@@ -54,7 +61,13 @@ from postroom.sources.base import InboundMail
 
 SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-MAILGUN_MAX_AGE = 15 * 60.0  # seconds a Mailgun post may be older (or newer) than our clock
+# Seconds a signed post's timestamp may be from our clock, either way: POSTROOM_WEBHOOK_MAX_AGE_SECONDS's
+# default, which says why it is 15 minutes.
+DEFAULT_MAX_AGE = 15 * 60.0
+# webhook_replays.key holds at most 200 characters.
+_MAX_REPLAY_KEY = 200
+# The order of the P-256 group (FIPS 186-4 D.1.2.3): an ECDSA signature (r, s) is also valid as (r, n - s).
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 SIGNING_KEY_FIELD = "webhook_signing_key"
 
 
@@ -96,6 +109,25 @@ class MailgunPost:
             recipients=_addresses(self.form.text("recipient")),
             envelope_from=(self.form.text("sender") or "").strip(),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayKey:
+    """What identifies one signed post, so that it is accepted once: the row key in ``webhook_replays``.
+
+    ``what`` names the proof in the refusal ("this token was used before").
+    """
+
+    provider: str
+    what: str
+    key: str
+
+
+def _replay_key(provider: str, what: str, value: str) -> ReplayKey:
+    key = f"{provider}:{value}"
+    if len(key) > _MAX_REPLAY_KEY:
+        key = f"{provider}:sha256:{hashlib.sha256(value.encode('utf-8', 'surrogateescape')).hexdigest()}"
+    return ReplayKey(provider, what, key)
 
 
 # ── forms (RFC 7578 multipart/form-data, application/x-www-form-urlencoded) ─────────────────────
@@ -174,23 +206,38 @@ def verify_sendgrid(
     timestamp: str | None,
     *,
     now: float | None = None,
-    max_age: float | None = None,
+    max_age: float = DEFAULT_MAX_AGE,
 ) -> None:
-    """Check a SendGrid post's ECDSA signature over ``timestamp + body``; raise when it does not hold.
+    """Check a SendGrid post's ECDSA signature over ``timestamp + body`` and its age; raise when they fail.
 
     A wrong stored key raises :class:`~postroom.errors.InvalidSetting` (the admin must fix it), anything
-    wrong with the request :class:`WebhookSignatureInvalid`. ``max_age`` (seconds) refuses old posts.
+    wrong with the request :class:`WebhookSignatureInvalid`. A post whose signed timestamp is more than
+    ``max_age`` seconds from ``now`` (either way) is refused.
     """
     key = load_sendgrid_key(public_key)
     if not signature or not timestamp:
         raise WebhookSignatureInvalid("sendgrid", f"unsigned request (no {SENDGRID_SIGNATURE_HEADER} header)")
-    if max_age is not None:
-        _check_age("sendgrid", timestamp, now, max_age)
     try:
         der = base64.b64decode(signature.strip(), validate=True)
         key.verify(der, timestamp.encode("utf-8") + body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError, binascii.Error) as exc:
         raise WebhookSignatureInvalid("sendgrid", "the signature does not match the request") from exc
+    # After the signature, so that a forged post learns nothing about our clock. The timestamp is signed,
+    # so a captured post cannot be made younger.
+    _check_age("sendgrid", timestamp, now, max_age)
+
+
+def sendgrid_replay_key(signature: str) -> ReplayKey:
+    """The replay key of a verified SendGrid post: its signature, as the numbers (r, s) it holds.
+
+    Not the base64 text: ECDSA signatures are malleable, (r, n - s) verifies as well as (r, s), and one
+    pair has several encodings, so a captured post could be replayed under a "new" signature. The pair
+    with the lower s stands for both. ECDSA signs with a random nonce, so a post SendGrid signs again
+    (a retry signed afresh) has another key and is accepted; the raw store keeps its mail once.
+    """
+    r, s = decode_dss_signature(base64.b64decode(signature.strip(), validate=True))
+    s = min(s, _P256_ORDER - s)
+    return _replay_key("sendgrid", "signature", f"{r:064x}{s:064x}")
 
 
 def parse_sendgrid(body: bytes, content_type: str, max_message_bytes: int) -> InboundMail:
@@ -245,7 +292,7 @@ def verify_mailgun(
     signature: str | None,
     *,
     now: float | None = None,
-    max_age: float = MAILGUN_MAX_AGE,
+    max_age: float = DEFAULT_MAX_AGE,
 ) -> None:
     """Check a Mailgun post's HMAC-SHA256 over ``timestamp + token`` and its age; raise when they fail."""
     if not signing_key:
@@ -265,39 +312,15 @@ def _check_age(provider: str, timestamp: str, now: float | None, max_age: float)
     except ValueError:
         raise WebhookSignatureInvalid(provider, "the timestamp is not a number") from None
     current = time.time() if now is None else now
-    if abs(current - stamp) > max_age:
+    # "nan" compares false with everything, so it would pass the window test.
+    if not math.isfinite(stamp) or abs(current - stamp) > max_age:
         raise WebhookSignatureInvalid(provider, f"the timestamp is more than {max_age:g} s away from our clock")
 
 
-class TokenReplayGuard:
-    """Remembers Mailgun tokens for as long as their timestamp is acceptable, so each is used once.
+def mailgun_replay_key(token: str) -> ReplayKey:
+    """The replay key of a verified Mailgun post: its token (50 random characters, one per post).
 
-    In memory, per process: it stops a captured post being replayed against the same server. Several
-    processes behind a load balancer would need a shared table; a replay there only delivers a mail the
-    raw store already has (its Message-ID key drops it), so the memory bound below is the only cost.
+    The signature covers only the timestamp and this token, so the token is what must not come twice:
+    anyone who captured a post could otherwise send any mail under its signature.
     """
-
-    def __init__(self, window: float = 2 * MAILGUN_MAX_AGE, max_tokens: int = 100_000) -> None:
-        self.window = window
-        self.max_tokens = max_tokens
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def claim(self, token: str, now: float | None = None) -> bool:
-        """True the first time a token is claimed; False when it was seen within the window."""
-        current = time.monotonic() if now is None else now
-        with self._lock:
-            while self._seen:
-                oldest, expires = next(iter(self._seen.items()))
-                if expires > current and len(self._seen) < self.max_tokens:
-                    break
-                del self._seen[oldest]
-            if token in self._seen:
-                return False
-            self._seen[token] = current + self.window
-            return True
-
-    def release(self, token: str) -> None:
-        """Forget a claimed token, when the post it came with could not be stored (the sender may retry)."""
-        with self._lock:
-            self._seen.pop(token, None)
+    return _replay_key("mailgun", "token", token)

@@ -179,6 +179,9 @@ class Connection(Base):
     response_delay_max: Mapped[float] = mapped_column(Float, default=0.0)
     # Where the next agent-first conversation's mailbox rotation continues (seed 003).
     rotation: Mapped[int] = mapped_column(Integer, default=0)
+    # Passwords, tokens and API keys may go over an unencrypted link to a host other than loopback only
+    # when the admin allows it here (off by default; shown as a warning).
+    allow_plaintext_auth: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -355,6 +358,8 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)  # Date header (in) or the time sent (out)
     delivery_status: Mapped[str | None] = mapped_column(String(16), default=None)  # outbound: the outbox status
     delivery_detail: Mapped[str] = mapped_column(Text, default="")
+    # Why the body was kept raw rather than fully understood (the mail went over its work budget); "" normally.
+    degraded_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
@@ -451,3 +456,13 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class WebhookReplay(Base):
+    """A signed inbound webhook post already accepted (provider and its one-time token), kept for as long
+    as its signature is accepted, so that a captured post is refused by every process, after restarts too."""
+
+    __tablename__ = "webhook_replays"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -24,6 +24,9 @@ The outcome is a value or an error with its data, as for SMTP:
 
 :func:`check` is the sign-in check: ``GET /v3/scopes`` answers with the scopes of the API key; a refused key
 is an :class:`AuthenticationError`, and a key without ``mail.send`` cannot send at all, so it is one too.
+
+Both refuse, with a :class:`TlsError` and before any request, an API URL that would carry the key in plain
+text: ``http://`` to a host other than loopback (:func:`postroom.tls.secret_url_problem`).
 """
 
 from __future__ import annotations
@@ -45,13 +48,14 @@ from postroom.errors import (
     PermanentDeliveryError,
     ProtocolError,
     TemporaryDeliveryError,
+    TlsError,
 )
 from postroom.mail.addresses import email_key, normalize_email, parse_address_list
 from postroom.mail.attachments import content_id, disposition, raw_filename
 from postroom.mail.bodies import decode_text
 from postroom.mail.mime import Part, parse_tree
 from postroom.mail.model import Address
-from postroom.tls import client_context, network_error
+from postroom.tls import client_context, network_error, secret_url_problem
 from postroom.transports.base import SendResult, SmtpReply
 
 __all__ = [
@@ -287,6 +291,7 @@ async def send(
         raise PermanentDeliveryError(f"SendGrid {account.address}: {_detail(error)}") from error
     except (ValueError, UnicodeError) as error:
         raise PermanentDeliveryError(f"SendGrid {account.address}: cannot express the message: {error}") from error
+    _refuse_insecure(account)
     url = f"{account.base_url}/v3/mail/send"
     try:
         async with _client(account, transport) as client:
@@ -318,6 +323,7 @@ async def send(
 
 async def check(account: SendgridAccount, *, transport: httpx.AsyncBaseTransport | None = None) -> list[str]:
     """Whether the API key is accepted and may send mail; returns its scopes, raises the ChannelError leaf."""
+    _refuse_insecure(account)
     url = f"{account.base_url}/v3/scopes"
     try:
         async with _client(account, transport) as client:
@@ -348,6 +354,15 @@ async def check(account: SendgridAccount, *, transport: httpx.AsyncBaseTransport
             PROTOCOL, account.address, f"the API key lacks the {MAIL_SEND_SCOPE} permission (Mail Send: Full Access)"
         )
     return names
+
+
+def _refuse_insecure(account: SendgridAccount) -> None:
+    # The key is a bearer credential in the Authorization header: over plain HTTP anyone on the path may
+    # send mail as the customer (RFC 6750 §5.3 requires TLS for bearer tokens). Saving such a URL is refused
+    # already; this also covers rows stored before that check.
+    problem = secret_url_problem(account.base_url)
+    if problem is not None:
+        raise TlsError(PROTOCOL, account.address, f"the API key was not sent: sendgrid_api_url {problem}")
 
 
 def _client(account: SendgridAccount, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from postroom.api.deps import ServiceDep, TokenDep
+from postroom.api.disposition import content_disposition
 from postroom.api.schemas import (
     ConversationListOut,
     ConversationOut,
@@ -97,13 +98,13 @@ def download_attachment(attachment_id: int, service: ServiceDep) -> Response:
             raise NotFound(f"no stored attachment {attachment_id}")
         key, filename, content_type = attachment.blob_key, attachment.filename, attachment.content_type
     data = service.blobs.get(key)
-    quoted = filename.replace("\\", "_").replace('"', "_")
     return Response(
         data,
         media_type=content_type,
-        # Never rendered inline by the browser: attachments are untrusted content.
+        # Never rendered inline by the browser: attachments are untrusted content. The name is the
+        # sender's, in any script: content_disposition() writes it as RFC 6266 asks, in ASCII.
         headers={
-            "Content-Disposition": f'attachment; filename="{quoted}"',
+            "Content-Disposition": content_disposition(filename, "attachment"),
             "X-Content-Type-Options": "nosniff",
         },
     )

@@ -6,6 +6,12 @@ key before anything is stored. ``key`` is the connection's ``inbound_key`` (mode
 every other answer makes the provider try again later (SendGrid for three days, Mailgun for eight hours),
 so a failure here loses nothing.
 
+A post is accepted once: its signed timestamp must lie within ``POSTROOM_WEBHOOK_MAX_AGE_SECONDS`` of our
+clock, and its replay key (Mailgun's token, SendGrid's signature) is recorded in the database in the
+transaction that stores the mail (:class:`~postroom.channels.inbound.WebhookReplays`). A stale or replayed
+post is answered 401, as a forged one is: it is not the provider's (a retry the provider signs again has a
+new timestamp and key), and the provider stops retrying after its hours or days anyway.
+
 These endpoints are ``async``, unlike the rest of the API: a signature covers the exact request bytes,
 which only the raw body stream gives; database work still runs in the thread pool.
 """
@@ -22,12 +28,11 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from postroom.api.deps import ServiceDep
-from postroom.channels.inbound import InboundRawSink
+from postroom.channels.inbound import InboundRawSink, WebhookReplays
 from postroom.channels.logs import ConnectionEventLog
 from postroom.errors import (
     ConfigurationError,
     WebhookRejected,
-    WebhookSignatureInvalid,
     WebhookTooLarge,
     display_protocol,
 )
@@ -37,9 +42,11 @@ from postroom.sources.smtp_listener import InboundTarget
 from postroom.sources.webhooks import (
     SENDGRID_SIGNATURE_HEADER,
     SENDGRID_TIMESTAMP_HEADER,
-    TokenReplayGuard,
+    ReplayKey,
+    mailgun_replay_key,
     parse_mailgun,
     parse_sendgrid,
+    sendgrid_replay_key,
     verify_mailgun,
     verify_sendgrid,
 )
@@ -57,15 +64,16 @@ MISCONFIGURED_LOG_INTERVAL = 60.0
 _guard_lock = threading.Lock()
 
 
-def _replay_guard(request: Request) -> TokenReplayGuard:
-    # One guard per application (and so per process), kept on the app rather than in a module global.
+def _replays(request: Request, service: Service) -> WebhookReplays:
+    # The keys live in the database; the object only paces the pruning of old ones, once per application
+    # (and so per process), kept on the app rather than in a module global.
     state = request.app.state
     with _guard_lock:
-        guard: TokenReplayGuard | None = getattr(state, "inbound_replay_guard", None)
-        if guard is None:
-            guard = TokenReplayGuard()
-            state.inbound_replay_guard = guard
-    return guard
+        replays: WebhookReplays | None = getattr(state, "inbound_webhook_replays", None)
+        if replays is None:
+            replays = WebhookReplays(service.db, service.settings.webhook_max_age_seconds)
+            state.inbound_webhook_replays = replays
+    return replays
 
 
 async def _read_body(request: Request, provider: str, limit: int) -> bytes:
@@ -96,9 +104,9 @@ def _connection(service: Service, provider: str, key: str) -> tuple[int, str]:
     return int(row.id), service.secrets.decrypt(row.webhook_signing_key_enc)
 
 
-def _store(service: Service, connection_id: int, mail: InboundMail) -> int:
-    sink = InboundRawSink(service.db, "webhook", on_stored=lambda count: service.pipeline.wake())
-    return sink.store(InboundTarget(connection_id=connection_id), mail)
+def _store(service: Service, replays: WebhookReplays, connection_id: int, mail: InboundMail, replay: ReplayKey) -> int:
+    sink = InboundRawSink(service.db, "webhook", on_stored=lambda count: service.pipeline.wake(), replays=replays)
+    return sink.store(InboundTarget(connection_id=connection_id), mail, replay=replay)
 
 
 def _rejected(exc: WebhookRejected, connection_id: int | None) -> HTTPException:
@@ -157,18 +165,21 @@ async def sendgrid_inbound(key: str, request: Request, service: ServiceDep) -> d
     connection_id, public_key = await run_in_threadpool(_connection, service, "sendgrid", key)
     try:
         body = await _read_body(request, "sendgrid", 2 * limit + FORM_OVERHEAD_BYTES)
+        signature = request.headers.get(SENDGRID_SIGNATURE_HEADER)
         verify_sendgrid(
             public_key,
             body,
-            request.headers.get(SENDGRID_SIGNATURE_HEADER),
+            signature,
             request.headers.get(SENDGRID_TIMESTAMP_HEADER),
+            max_age=service.settings.webhook_max_age_seconds,
         )
+        replay = sendgrid_replay_key(signature or "")
         mail = parse_sendgrid(body, request.headers.get("content-type", ""), limit)
+        raw_id = await run_in_threadpool(_store, service, _replays(request, service), connection_id, mail, replay)
     except WebhookRejected as exc:
         raise _rejected(exc, connection_id) from None
     except ConfigurationError as exc:
         raise await _misconfigured(request, service, exc, "sendgrid", connection_id) from None
-    raw_id = await run_in_threadpool(_store, service, connection_id, mail)
     return {"status": "stored", "raw_message_id": raw_id}
 
 
@@ -189,27 +200,19 @@ async def mailgun_inbound_mime(key: str, request: Request, service: ServiceDep) 
 async def _mailgun(key: str, request: Request, service: ServiceDep) -> dict[str, Any]:
     limit = service.settings.smtp_max_message_bytes
     connection_id, signing_key = await run_in_threadpool(_connection, service, "mailgun", key)
-    guard = _replay_guard(request)
     try:
         body = await _read_body(request, "mailgun", 2 * limit + FORM_OVERHEAD_BYTES)
         post = parse_mailgun(body, request.headers.get("content-type", ""))
-        verify_mailgun(signing_key, post.timestamp, post.token, post.signature)
-        token = post.token or ""
-        if not guard.claim(token):
-            raise WebhookSignatureInvalid("mailgun", "this token was used before (a replayed request)")
-        try:
-            mail = post.mail(limit)
-        except WebhookRejected:
-            guard.release(token)
-            raise
+        verify_mailgun(
+            signing_key, post.timestamp, post.token, post.signature, max_age=service.settings.webhook_max_age_seconds
+        )
+        # A post refused for its content (400) has not used its token: the key is recorded only with the
+        # mail, in one transaction, so a corrected or retried post is still accepted.
+        mail = post.mail(limit)
+        replay = mailgun_replay_key(post.token or "")
+        raw_id = await run_in_threadpool(_store, service, _replays(request, service), connection_id, mail, replay)
     except WebhookRejected as exc:
         raise _rejected(exc, connection_id) from None
     except ConfigurationError as exc:
         raise await _misconfigured(request, service, exc, "mailgun", connection_id) from None
-    try:
-        raw_id = await run_in_threadpool(_store, service, connection_id, mail)
-    except BaseException:
-        # Not stored: the provider will retry, and a retry with the same token must not look like a replay.
-        guard.release(token)
-        raise
     return {"status": "stored", "raw_message_id": raw_id}

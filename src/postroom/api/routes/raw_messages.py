@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from postroom.api.deps import ServiceDep
+from postroom.api.disposition import content_disposition
 from postroom.api.schemas import RawMessageOut, ReplayIn, ReplayOut
 from postroom.errors import NotFound
 from postroom.store.models import RawBody, RawMessage, RawStatus
@@ -59,7 +60,7 @@ def download_raw(raw_id: int, service: ServiceDep) -> Response:
     return Response(
         data,
         media_type="message/rfc822",
-        headers={"Content-Disposition": f'attachment; filename="{raw_id}.eml"'},
+        headers={"Content-Disposition": content_disposition(f"{raw_id}.eml"), "X-Content-Type-Options": "nosniff"},
     )
 
 
