@@ -17,7 +17,7 @@ from test_conversations_api import Desk
 
 from postroom.api.tokens import LastUsedRecorder, UsagePolicy, VerifiedToken, create_token
 from postroom.service import Service
-from postroom.store.models import ApiToken, utcnow
+from postroom.store.models import ApiToken, Role, utcnow
 from support import Api, wait_until
 
 # A read answers in a few milliseconds; the budget leaves room for a slow test machine, not for a wait.
@@ -101,7 +101,16 @@ def test_recorder_notes_once_per_resolution_and_keeps_notes_when_busy(desk: Desk
     # A recorder without its thread's delay in the way: flush() is called by hand.
     recorder = LastUsedRecorder(service.db, UsagePolicy(flush_delay=60, lock_timeout_ms=50))
     now = utcnow()
-    token = VerifiedToken(id=token_id, name="batch", is_admin=True, last_used_at=None)
+    token = VerifiedToken(
+        id=token_id,
+        name="batch",
+        is_admin=True,
+        last_used_at=None,
+        user_id=1,
+        user_email="a@b.test",
+        user_name="",
+        role=Role.ADMIN,
+    )
     recorder.used(token, now)
     recorder.used(token, now + timedelta(seconds=30))  # within the resolution: nothing new
     assert recorder.pending == 1

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from postroom.store.db import Database
-from postroom.store.migrate import alembic_config, current_revision, upgrade
+from postroom.store.migrate import current_revision, downgrade, upgrade
 from postroom.store.models import Base
-
-
-def downgrade(db: Database, revision: str) -> None:
-    """Alembic's downgrade on the database's connection (the store itself only ever upgrades)."""
-    config = alembic_config(db.url)
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def test_migrations_match_the_models(db: Database) -> None:
@@ -41,7 +32,7 @@ def test_a_database_of_the_first_schema_upgrades_with_its_rows(db_url: str) -> N
                 )
             )
         upgrade(database)
-        assert current_revision(database) == "0004"
+        assert current_revision(database) == "0005"
         with database.engine.connect() as connection:
             row = connection.execute(
                 text("SELECT outbound, save_to_sent, oauth_enabled, inbound_key FROM connections WHERE name = 'Old'")
@@ -69,7 +60,7 @@ def test_sent_mail_of_the_second_schema_keeps_its_row_and_wants_no_copy_filed_no
                 {"raw": b"Subject: old\r\n\r\nbody\r\n"},
             )
         upgrade(database)
-        assert current_revision(database) == "0004"
+        assert current_revision(database) == "0005"
         with database.engine.connect() as connection:
             row = connection.execute(
                 text(
@@ -99,7 +90,7 @@ def test_the_sent_copy_migration_downgrades_and_upgrades_again(db_url: str) -> N
             columns = {column["name"] for column in inspect(connection).get_columns("outbox")}
         assert not any(name.startswith("sent_copy") for name in columns)
         upgrade(database)
-        assert current_revision(database) == "0004"
+        assert current_revision(database) == "0005"
     finally:
         database.dispose()
 
@@ -138,7 +129,7 @@ def test_the_hardening_migration_keeps_connections_and_messages_and_downgrades(d
                 )
             )
         upgrade(database)
-        assert current_revision(database) == "0004"
+        assert current_revision(database) == "0005"
         with database.engine.connect() as connection:
             allowed = connection.execute(text("SELECT allow_plaintext_auth FROM connections WHERE name = 'Old'")).one()
             message = connection.execute(text("SELECT text, degraded_reason FROM messages")).one()
@@ -152,6 +143,82 @@ def test_the_hardening_migration_keeps_connections_and_messages_and_downgrades(d
             assert "allow_plaintext_auth" not in columns
             assert connection.execute(text("SELECT text FROM messages")).scalar_one() == "kept"
         upgrade(database)
-        assert current_revision(database) == "0004"
+        assert current_revision(database) == "0005"
+    finally:
+        database.dispose()
+
+
+def test_the_team_migration_keeps_every_row_and_gives_old_tokens_to_an_administrator(db_url: str) -> None:
+    """0005 rebuilds connections, conversations, messages and tokens on SQLite: no child row may go with them."""
+    database = Database(db_url)
+    try:
+        upgrade(database, "0004")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO connections (name, description, mode, enabled, status, status_message,"
+                    " status_changed_at, revision, check_interval, mark_as_read, unread_only, smtp_signature,"
+                    " max_attachment_bytes, extra, created_at, updated_at, outbound, sendgrid_api_key_enc,"
+                    " sendgrid_api_url, oauth_enabled, webhook_provider, webhook_signing_key_enc,"
+                    " delete_after_import, save_to_sent, response_delay_min, response_delay_max, rotation,"
+                    " allow_plaintext_auth) VALUES ('Old', '', 'imap', false, 'STOPPED', '', '2026-01-01', 1, 15,"
+                    " true, false, '', 10, '{}', '2026-01-01', '2026-01-01', 'smtp', '', 'https://api.sendgrid.com',"
+                    " false, '', '', false, true, 0, 0, 0, false)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO mailboxes (connection_id, position, address, email_name, message_content_type,"
+                    " username, password_enc, imap_host, imap_port, imap_encryption, imap_folder,"
+                    " validate_certificate, smtp_host, smtp_port, smtp_encryption, smtp_username, smtp_password_enc,"
+                    " reply_to, sent_folder, oauth_client_id, oauth_client_secret_enc, oauth_refresh_token_enc,"
+                    " oauth_token_uri, oauth_access_token_enc, last_uid) SELECT id, 0, 'a@old.test', '',"
+                    " 'text/plain', '', '', 'imap.old.test', 993, 'ssl', 'INBOX', true, 'smtp.old.test', 587,"
+                    " 'auto', '', '', '', '', '', '', '', '', '', 0 FROM connections"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO conversations (connection_id, subject, description, status, created_at,"
+                    " updated_at, last_message_at) SELECT id, 'Old', '', 'open', '2026-01-01', '2026-01-02',"
+                    " '2026-01-02' FROM connections"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO messages (conversation_id, direction, author, from_email, from_name, "
+                    ' "to", cc, reply_to, subject, "references", text, html, reply_text, signature, quoted_text,'
+                    " classification, headers, delivery_detail, degraded_reason, created_at) SELECT id, 'in', '',"
+                    " 'a@b.test', '', '[]', '[]', '[]', 'Old', '[]', 'kept', '', 'kept', '', '', '{}', '[]', '', '',"
+                    " '2026-01-01' FROM conversations"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO api_tokens (name, token_sha256, prefix, is_admin, created_at)"
+                    " VALUES ('old', 'abc', 'pr_abc', true, '2026-01-01')"
+                )
+            )
+        upgrade(database)
+        assert current_revision(database) == "0005"
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SELECT address FROM mailboxes")).scalar_one() == "a@old.test"
+            assert connection.execute(text("SELECT text FROM messages")).scalar_one() == "kept"
+            conversation = connection.execute(
+                text("SELECT priority, assignee_id, last_activity_at FROM conversations")
+            ).one()
+            assert (conversation.priority, conversation.assignee_id) == ("normal", None)
+            assert str(conversation.last_activity_at).startswith("2026-01-02")
+            grouping = connection.execute(text("SELECT grouping, auto_assign FROM connections")).one()
+            assert grouping.grouping == "thread"
+            assert bool(grouping.auto_assign) is False
+            owner = connection.execute(
+                text("SELECT users.email, users.role FROM api_tokens JOIN users ON users.id = api_tokens.user_id")
+            ).one()
+            assert (owner.email, owner.role) == ("admin@postroom.localhost", "admin")
+        downgrade(database, "0004")
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM mailboxes")).scalar_one() == 1
+            assert connection.execute(text("SELECT count(*) FROM messages")).scalar_one() == 1
     finally:
         database.dispose()

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from postroom import __version__
-from postroom.api.deps import require_token
+from postroom.api.deps import current_principal, require_admin
 from postroom.api.routes import connections, conversations, inbound, raw_messages
 from postroom.errors import ConfigurationError, Conflict, InvalidSetting, MailError, NotFound, PostroomError
 from postroom.service import Service
@@ -24,10 +24,11 @@ def create_app(service: Service) -> FastAPI:
         description="Email channel for support teams: connections (mailboxes), conversations, replies.",
     )
     app.state.service = service
-    protected = [Depends(require_token)]
-    app.include_router(connections.router, prefix="/api/v1", dependencies=protected)
-    app.include_router(conversations.router, prefix="/api/v1", dependencies=protected)
-    app.include_router(raw_messages.router, prefix="/api/v1", dependencies=protected)
+    # Every user works conversations; connections and the raw store are the administrators'.
+    signed_in, admin = [Depends(current_principal)], [Depends(require_admin)]
+    app.include_router(connections.router, prefix="/api/v1", dependencies=admin)
+    app.include_router(conversations.router, prefix="/api/v1", dependencies=signed_in)
+    app.include_router(raw_messages.router, prefix="/api/v1", dependencies=admin)
     # No bearer token: the provider's signature on each request is the authentication.
     app.include_router(inbound.router, prefix="/api/v1")
 

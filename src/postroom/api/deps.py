@@ -1,7 +1,13 @@
-"""Request dependencies: the service of this process, and bearer-token authentication."""
+"""Request dependencies: the service of this process, and who is asking (bearer token → user and role).
+
+Every route under ``/api/v1`` (but the inbound webhooks, which providers sign, and the sign-in routes)
+depends on :func:`current_principal`; routes for administrators only depend on :func:`require_admin`,
+which answers 403 naming the role needed.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -9,8 +15,28 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from postroom.api.tokens import usage_recorder, verify_token
 from postroom.service import Service
+from postroom.store.models import Role
 
-_bearer = HTTPBearer(auto_error=False, description="An API token from `postroom token create`.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token (`postroom token create`, or made by a user), or an access token from "
+    "`POST /api/v1/auth/token`.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The signed-in user behind a request, and the token it came with."""
+
+    user_id: int
+    email: str
+    name: str
+    role: Role
+    token_id: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
 
 
 def get_service(request: Request) -> Service:
@@ -18,10 +44,10 @@ def get_service(request: Request) -> Service:
     return service
 
 
-def require_token(
+def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
@@ -31,10 +57,29 @@ def require_token(
     with service.db.read() as session:
         token = verify_token(session, credentials.credentials)
     if token is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid, expired or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     usage_recorder(service.db).used(token)
-    return token.name
+    return Principal(token.user_id, token.user_email, token.user_name, token.role, token.id)
 
+
+def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "this needs the admin role: agents work conversations, but cannot read or change connections, "
+            "users, tokens or settings",
+        )
+    return principal
+
+
+# Kept for routers that only need a signed-in user of any role.
+require_token = current_principal
 
 ServiceDep = Annotated[Service, Depends(get_service)]
-TokenDep = Annotated[str, Depends(require_token)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+TokenDep = PrincipalDep

@@ -24,8 +24,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from postroom.helpdesk.users import ensure_bootstrap_admin
 from postroom.store.db import SQLITE_BUSY_TIMEOUT_MS, Database
-from postroom.store.models import ApiToken, utcnow
+from postroom.store.models import ApiToken, Role, TokenKind, User, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -53,26 +54,68 @@ class VerifiedToken:
     name: str
     is_admin: bool
     last_used_at: datetime | None
+    user_id: int
+    user_email: str
+    user_name: str
+    role: Role
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str, *, admin: bool = True) -> str:
-    """Make a new token and return it; this is the only time it can be seen."""
+def create_token(
+    session: Session,
+    name: str,
+    *,
+    admin: bool = True,
+    user_id: int | None = None,
+    kind: TokenKind = TokenKind.API,
+    expires_at: datetime | None = None,
+) -> str:
+    """Make a new token of ``user_id`` (the first administrator when not given) and return it; this is the
+    only time it can be seen. ``admin`` is kept for the rows' history: the role comes from the user."""
+    if user_id is None:
+        user_id = ensure_bootstrap_admin(session).id
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, token_sha256=_digest(token), prefix=token[:10], is_admin=admin))
+    session.add(
+        ApiToken(
+            name=name,
+            token_sha256=_digest(token),
+            prefix=token[:10],
+            is_admin=admin,
+            user_id=user_id,
+            kind=kind,
+            expires_at=expires_at,
+        )
+    )
     session.flush()
     return token
 
 
 def verify_token(session: Session, token: str) -> VerifiedToken | None:
-    """The token's row if the token is valid; reads only (note the use with :func:`usage_recorder`)."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _digest(token)))
-    if row is None or row.revoked_at is not None:
+    """The token and its user if the token is valid (not revoked, not expired, its user enabled); reads
+    only (note the use with :func:`usage_recorder`)."""
+    found = session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_sha256 == _digest(token))
+    ).first()
+    if found is None:
         return None
-    return VerifiedToken(id=row.id, name=row.name, is_admin=row.is_admin, last_used_at=row.last_used_at)
+    row, user = found.tuple()
+    if row.revoked_at is not None or not user.enabled:
+        return None
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        return None
+    return VerifiedToken(
+        id=row.id,
+        name=row.name,
+        is_admin=user.role is Role.ADMIN,
+        last_used_at=row.last_used_at,
+        user_id=user.id,
+        user_email=user.email,
+        user_name=user.name,
+        role=user.role,
+    )
 
 
 def has_tokens(session: Session) -> bool:

@@ -44,7 +44,10 @@ def _insert_contact(dialect: type[sqlite.Insert] | type[postgresql.Insert]) -> C
             email=bindparam("email"),
             name=bindparam("name"),
             customer_id=bindparam("customer_id"),
+            phone="",
+            notes="",
             created_at=bindparam("created_at"),
+            updated_at=bindparam("created_at"),
         )
         .on_conflict_do_nothing(index_elements=[Contact.email])
         .returning(Contact.id)

@@ -21,7 +21,7 @@ _INSERT_ATTACHMENT = _insert_all_columns(Attachment.__table__)
 _TOUCH_CONVERSATION = (
     update(Conversation)
     .where(Conversation.id == bindparam("conversation_id"))
-    .values(last_message_at=bindparam("now"), updated_at=bindparam("now"))
+    .values(last_message_at=bindparam("now"), updated_at=bindparam("now"), last_activity_at=bindparam("now"))
 )
 
 
@@ -61,6 +61,7 @@ def content(ctx: Context) -> None:
                 "connection_id": ctx.raw.connection_id,
                 "direction": Direction.IN,
                 "author": "",
+                "author_id": None,
                 "from_email": parsed.from_.email if parsed.from_ else "",
                 "from_name": parsed.from_.name if parsed.from_ else "",
                 "to": [a.to_json() for a in parsed.to],

@@ -25,7 +25,7 @@ from postroom.mail.model import Kind
 from postroom.mail.threading import read_reply_token, subject_key
 from postroom.pipeline.contact import sender_of
 from postroom.pipeline.context import Context, ConversationRow, Event, stage
-from postroom.store.models import Conversation, ConversationStatus, Message, RawStatus, utcnow
+from postroom.store.models import Conversation, ConversationStatus, Message, Priority, RawStatus, utcnow
 
 SUBJECT_MATCH_CANDIDATES = 20
 
@@ -55,7 +55,9 @@ _CREATE = (
     .returning(Conversation.id)
 )
 _REOPEN = (
-    update(Conversation).where(Conversation.id == bindparam("conversation_id")).values(status=ConversationStatus.OPEN)
+    update(Conversation)
+    .where(Conversation.id == bindparam("conversation_id"))
+    .values(status=ConversationStatus.OPEN, snoozed_until=None)
 )
 # One statement per number of Message-IDs looked up (a prepared statement has a fixed shape).
 _BY_MESSAGE_IDS: dict[int, Select[str | None, int]] = {}
@@ -164,11 +166,14 @@ def thread(ctx: Context) -> None:
                 "subject": parsed.subject,
                 "description": parsed.reply_text or parsed.text,
                 "status": ConversationStatus.OPEN,
-                "assignee": None,
-                "team": None,
+                "snoozed_until": None,
+                "priority": Priority.NORMAL,
+                "assignee_id": None,
+                "team_id": None,
                 "created_at": now,
                 "updated_at": now,
                 "last_message_at": now,
+                "last_activity_at": now,
             },
         )
         conversation = ConversationRow(int(new_id), ConversationStatus.OPEN, parsed.subject)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,14 +44,39 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to run when it is already there."""
-    config = alembic_config(db.url)
     before = current_revision(db)
-    with _quiet_alembic(), db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    _run(db, lambda config: command.upgrade(config, revision))
     after = current_revision(db)
     if after != before:
         log.info("store.migrated", from_revision=before, to_revision=after)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Take the schema back to ``revision`` (for tests and by hand: the service itself only upgrades)."""
+    _run(db, lambda config: command.downgrade(config, revision))
+
+
+def _run(db: Database, step: Callable[[Config], None]) -> None:
+    config = alembic_config(db.url)
+    with _quiet_alembic(), db.engine.connect() as connection:
+        # SQLite rebuilds a table to alter it (batch mode: copy, DROP, rename), and with foreign keys
+        # on, a DROP TABLE deletes its rows first, which cascades: altering ``conversations`` would
+        # delete every message. The pragma only takes effect outside a transaction, so it is set on the
+        # driver's connection before ours begins, and the keys are checked once the new schema stands.
+        sqlite = db.is_sqlite
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                step(config)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left rows without their parent: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def head_revision() -> str:

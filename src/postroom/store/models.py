@@ -108,8 +108,37 @@ class Direction(enum.StrEnum):
 
 class ConversationStatus(enum.StrEnum):
     OPEN = "open"
-    PENDING = "pending"
+    PENDING = "pending"  # answered; waiting for the customer
+    SNOOZED = "snoozed"  # set aside until ``snoozed_until`` or the customer's next mail
     RESOLVED = "resolved"
+
+
+class Priority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"  # everything
+    AGENT = "agent"  # works conversations; no connections, users, tokens or settings
+
+
+class Availability(enum.StrEnum):
+    AVAILABLE = "available"  # takes new conversations from auto-assignment
+    AWAY = "away"
+
+
+class Grouping(enum.StrEnum):
+    THREAD = "thread"  # a new thread opens a new conversation; replies join theirs
+    CONTACT = "contact"  # while a conversation with the address is open, all its mail joins it
+
+
+class TokenKind(enum.StrEnum):
+    API = "api"  # made by a person for a program; lives until revoked
+    ACCESS = "access"  # issued by the OAuth2 password flow; expires
+    SESSION = "session"  # a browser session; expires
 
 
 class OutboxStatus(enum.StrEnum):
@@ -182,6 +211,12 @@ class Connection(Base):
     # Passwords, tokens and API keys may go over an unencrypted link to a host other than loopback only
     # when the admin allows it here (off by default; shown as a warning).
     allow_plaintext_auth: Mapped[bool] = mapped_column(Boolean, default=False)
+    # New conversations of this connection go to this team's queue, and are assigned round robin over its
+    # available members when ``auto_assign`` is on.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), default=None)
+    auto_assign: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How new mail is grouped into conversations (see Grouping).
+    grouping: Mapped[Grouping] = mapped_column(_enum(Grouping), default=Grouping.THREAD)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -279,7 +314,9 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     domains: Mapped[list[CustomerDomain]] = relationship(back_populates="customer", cascade="all, delete-orphan")
 
@@ -303,7 +340,26 @@ class Contact(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    addresses: Mapped[list[ContactAddress]] = relationship(
+        back_populates="contact", cascade="all, delete-orphan", order_by="ContactAddress.id"
+    )
+
+
+class ContactAddress(Base):
+    """A further address of a contact (``Contact.email`` is the first); an address belongs to one contact."""
+
+    __tablename__ = "contact_addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+
+    contact: Mapped[Contact] = relationship(back_populates="addresses")
 
 
 class Conversation(Base):
@@ -319,11 +375,15 @@ class Conversation(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[ConversationStatus] = mapped_column(_enum(ConversationStatus), default=ConversationStatus.OPEN)
-    assignee: Mapped[str | None] = mapped_column(String(200), default=None)
-    team: Mapped[str | None] = mapped_column(String(200), default=None)
+    snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
+    priority: Mapped[Priority] = mapped_column(_enum(Priority), default=Priority.NORMAL)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Any change a person would notice (mail, note, status, assignment…): the order of the lists.
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
     contact: Mapped[Contact | None] = relationship()
@@ -338,6 +398,8 @@ class Message(Base):
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"))
     direction: Mapped[Direction] = mapped_column(_enum(Direction))
     author: Mapped[str] = mapped_column(String(200), default="")  # the agent who wrote an outgoing message
+    # The user who wrote it (a reply or a note); None for mail that came in and for automatic mail.
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
     from_email: Mapped[str] = mapped_column(String(320), default="")
     from_name: Mapped[str] = mapped_column(String(200), default="")
     to: Mapped[list[Any]] = mapped_column(default=list)
@@ -443,6 +505,11 @@ class ApiToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))  # first characters, to tell tokens apart in lists
     is_admin: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The user whose role the token carries; every token has one (tokens older than users were given
+    # to the first administrator by the migration that brought users).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[TokenKind] = mapped_column(_enum(TokenKind), default=TokenKind.API)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)  # None: until revoked
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -466,3 +533,111 @@ class WebhookReplay(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class User(Base):
+    """A person who works in Postroom: an admin or an agent."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower case
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.AGENT)
+    # argon2id (PHC string); "" for a user who cannot sign in with a password.
+    password_hash: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability: Mapped[Availability] = mapped_column(_enum(Availability), default=Availability.AVAILABLE)
+    # At most this many open conversations from auto-assignment; None: no cap.
+    max_open: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per account (``account:<email>``) and per client address (``ip:<addr>``)."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Invitation(Base):
+    """An invitation to join as a user; the link carries a signed token naming this row and its nonce."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.AGENT)
+    nonce: Mapped[str] = mapped_column(String(64))
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Round robin: the member who got the team's last auto-assigned conversation.
+    last_assigned_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(100), unique=True)  # the name in lower case: one tag per spelling
+
+
+class ConversationTag(Base):
+    __tablename__ = "conversation_tags"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Mention(Base):
+    """An agent named in a note (``@name`` or by id), for the browser app to show."""
+
+    __tablename__ = "mentions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Activity(Base):
+    """One change of a conversation (status, assignee, team, priority, tags, note…), for its timeline."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    kind: Mapped[str] = mapped_column(String(32))  # status, assignee, team, priority, tags, note, …
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what changed: {"from": …, "to": …}
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

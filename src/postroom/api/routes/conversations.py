@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from postroom.api.deps import ServiceDep, TokenDep
+from postroom.api.deps import PrincipalDep, ServiceDep
 from postroom.api.disposition import content_disposition
 from postroom.api.schemas import (
     ConversationListOut,
@@ -39,7 +39,7 @@ def list_conversations(
 
 
 @router.post("/conversations", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
-def start_conversation(body: ConversationStartIn, service: ServiceDep, token_name: TokenDep) -> dict[str, Any]:
+def start_conversation(body: ConversationStartIn, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
     """The agent writes first: new conversations rotate through the connection's mailboxes, and a customer
     who was written to before keeps the same sender address (seed 003)."""
     with service.db.write() as session:
@@ -50,7 +50,7 @@ def start_conversation(body: ConversationStartIn, service: ServiceDep, token_nam
             cc=body.cc,
             subject=body.subject,
             text=body.text,
-            author=body.author or token_name,
+            author=body.author or principal.name or principal.email,
             signer=body.author,
         )
         view = service.conversations.detail(service.conversations.get(session, conversation.id))
@@ -78,11 +78,15 @@ def update_conversation(conversation_id: int, body: ConversationPatch, service: 
     status_code=status.HTTP_201_CREATED,
     response_model=MessageOut,
 )
-def reply(conversation_id: int, body: ReplyIn, service: ServiceDep, token_name: TokenDep) -> dict[str, Any]:
+def reply(conversation_id: int, body: ReplyIn, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
     """An agent's reply: composed as a threaded answer from the conversation's mailbox and queued for sending."""
     with service.db.write() as session:
         message, events = service.conversations.reply(
-            session, conversation_id, text=body.text, author=body.author or token_name, signer=body.author
+            session,
+            conversation_id,
+            text=body.text,
+            author=body.author or principal.name or principal.email,
+            signer=body.author,
         )
         view = message_view(message)
     service.outbox_changed()

@@ -147,8 +147,8 @@ class ConversationSummaryOut(BaseModel):
     status: Literal["open", "pending", "resolved"]
     contact: ContactOut | None
     customer_id: int | None
-    assignee: str | None
-    team: str | None
+    assignee_id: int | None
+    team_id: int | None
     created_at: str
     updated_at: str
     last_message_at: str
