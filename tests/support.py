@@ -75,6 +75,16 @@ class Api:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def items(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paged list (``{items, next_cursor}``), following ``next_cursor`` to the end."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.get(path, **params)
+            items += page["items"]
+            if page["next_cursor"] is None:
+                return items
+            params = {**params, "cursor": page["next_cursor"]}
+
     def post(self, path: str, body: Any = None, expect: int | None = None) -> Any:
         response = self.client.post(f"/api/v1{path}", json=body)
         if expect is not None:

@@ -150,6 +150,8 @@ def test_serve_starts_on_embedded_defaults_and_prints_a_token(tmp_path: Path) ->
         out, err = process.communicate(timeout=30)
     token = next(word for word in out.split() if word.startswith("pr_"))
     assert "First start" in out
+    # And how to make a user who signs in with a password.
+    assert "postroom user create you@example.com" in out
     # uvicorn re-raises the SIGTERM it caught; serve takes it as the request it is and closes the service.
     assert process.returncode == 0, err
     assert "Traceback" not in err
@@ -167,7 +169,7 @@ def test_serve_starts_on_embedded_defaults_and_prints_a_token(tmp_path: Path) ->
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         assert response.status_code == 200
-        assert response.json() == []
+        assert response.json() == {"items": [], "next_cursor": None}
     finally:
         process.terminate()
         out, _ = process.communicate(timeout=30)

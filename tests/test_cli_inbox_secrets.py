@@ -54,4 +54,4 @@ def test_an_env_file_that_moves_the_server_needs_the_password_again(data_dir: Pa
 
     done = run("inbox", "update", "Support", "--from", str(moved), "password=pw-2", data_dir=data_dir)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["imap_port"] == "11999"
+    assert json.loads(done.stdout)["imap_port"] == 11999

@@ -1,4 +1,4 @@
-"""The ``postroom`` command: serve, worker, migrate, replay, parse, token, inbox."""
+"""The ``postroom`` command: serve, worker, migrate, replay, parse, token, user, inbox."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 inbox_app = typer.Typer(
     help="Connections (inboxes): create, update, show, delete, list, start, stop, test, logs.", no_args_is_help=True
 )
+user_app = typer.Typer(help="Users: the people who sign in (admins and agents).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 app.add_typer(inbox_app, name="inbox")
 
 
@@ -102,6 +104,10 @@ def serve(
         if not has_tokens(session):
             token = create_token(session, "admin (first start)")
             typer.echo(f"First start: an admin API token was created. Keep it, it is shown only once:\n\n  {token}\n")
+            typer.echo(
+                "To sign in with a password instead, make a user (it asks for the password):\n\n"
+                "  postroom user create you@example.com --name 'Your Name' --role admin\n"
+            )
     host, port = service.settings.http_host_port
     # The listener first: a listener that cannot start (address taken, unusable TLS files) stops serve
     # before any worker has signed in to a mailbox.
@@ -252,14 +258,124 @@ def parse(
 
 
 @token_app.command("create")
-def token_create(name: Annotated[str, typer.Option(help="What the token is for.")] = "admin") -> None:
-    """Create an admin API token and print it (it is shown only once)."""
+def token_create(
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "admin",
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user", metavar="EMAIL", help="Whose token it is (their role applies); default: the first admin."
+        ),
+    ] = None,
+) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    from sqlalchemy import select
+
     from postroom.api.tokens import create_token
+    from postroom.helpdesk.users import UserService
+    from postroom.store.models import Role, User
 
     service = _service()
-    with service.db.write() as session:
-        token = create_token(session, name)
+    try:
+        with service.db.write() as session:
+            if user is not None:
+                owner = UserService().by_email(session, user)
+                if not owner.enabled:
+                    raise PostroomError(f"{owner.email} is disabled: enable the user first")
+                user_id: int | None = owner.id
+            else:
+                first_admin = select(User.id).where(User.role == Role.ADMIN, User.enabled.is_(True))
+                user_id = session.scalar(first_admin.order_by(User.id).limit(1))
+            token = create_token(session, name, user_id=user_id)
+    except PostroomError as error:
+        service.close()
+        _fail(error)
     typer.echo(token)
+    service.close()
+
+
+def _read_password(password_file: Path | None) -> str:
+    import getpass
+
+    if password_file is not None:
+        try:
+            # The first line: a file written by `echo` ends with a newline that is not part of the password.
+            return password_file.read_text(encoding="utf-8").splitlines()[0] if password_file.stat().st_size else ""
+        except (OSError, UnicodeDecodeError) as error:
+            raise typer.BadParameter(f"cannot read {password_file}: {error}") from None
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        _fail("the two passwords differ; nothing was changed")
+    return first
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(help="The address the user signs in with.")],
+    name: Annotated[str, typer.Option(help="The name shown to colleagues.")] = "",
+    role: Annotated[str, typer.Option(help="admin or agent.")] = "agent",
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help="Read the password from the first line of this file, not a prompt."),
+    ] = None,
+) -> None:
+    """Create a user who signs in with a password (asked twice unless --password-file is given)."""
+    from sqlalchemy import select
+
+    from postroom.helpdesk.users import UserService, check_password, normalize_email
+    from postroom.store.models import Role, User
+
+    if role not in {r.value for r in Role}:
+        raise typer.BadParameter(f"expected admin or agent, got {role!r}", param_hint="--role")
+    service = _service()
+    try:
+        # Refuse a taken address before asking for a password that would be thrown away.
+        with service.db.read() as session:
+            address = normalize_email(email)
+            if session.scalar(select(User.id).where(User.email == address)) is not None:
+                raise PostroomError(f"a user with the address {address} exists already")
+        password = _read_password(password_file)
+        check_password(password)
+        with service.db.write() as session:
+            made = UserService().create(session, address, name=name, role=Role(role), password=password)
+            line = f"{made.id}\t{made.email}\t{made.role.value}"
+    except PostroomError as error:
+        service.close()
+        _fail(error)
+    typer.echo(f"created {line}")
+    service.close()
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List the users: id, address, role, enabled or disabled, name."""
+    from postroom.helpdesk.users import UserService
+
+    service = _service()
+    with service.db.read() as session:
+        for user in UserService().list(session):
+            state = "enabled" if user.enabled else "disabled"
+            typer.echo(f"{user.id}\t{user.email}\t{user.role.value}\t{state}\t{user.name}")
+    service.close()
+
+
+@user_app.command("disable")
+def user_disable(email: Annotated[str, typer.Argument(help="The user's address.")]) -> None:
+    """Disable a user: their unresolved conversations go back to the queue and their tokens stop working."""
+    from postroom.helpdesk.users import UserService
+
+    users = UserService()
+    service = _service()
+    try:
+        with service.db.write() as session:
+            report = users.disable(session, users.by_email(session, email).id)
+            summary = (
+                f"{report.user.email} disabled: {len(report.unassigned)} conversation(s) back to the queue, "
+                f"{report.revoked_tokens} token(s) revoked"
+            )
+    except PostroomError as error:
+        service.close()
+        _fail(error)
+    typer.echo(summary)
     service.close()
 
 

@@ -23,6 +23,12 @@ caller can decide what to catch by reading one page::
      │    ├── MalformedWebhook          400: not a post of the kind the provider sends
      │    ├── WebhookSignatureInvalid   401: unsigned, the signature does not verify, stale or replayed
      │    └── WebhookTooLarge           413: larger than the message size limit
+     ├── AccessError                    who may do what; ``status_code`` is the HTTP answer
+     │    ├── SignInFailed              401: unknown address, wrong password or disabled user (never which)
+     │    ├── SignInThrottled           429: too many failed sign-ins; ``retry_after`` seconds
+     │    ├── InvitationInvalid         400: not a token we signed (forged, garbled, cut short)
+     │    ├── InvitationUsed            409: the invitation was accepted already
+     │    └── InvitationGone            410: the invitation expired or was revoked
      ├── StageError                     a pipeline stage failed; the raw message is quarantined
      └── StoreError                     the database said no
           ├── NotFound
@@ -188,6 +194,49 @@ class WebhookTooLarge(WebhookRejected):
     """The request or the mail in it is larger than the listener's message size limit."""
 
     status_code = 413
+
+
+class AccessError(PostroomError):
+    """A sign-in or an invitation we refuse; ``status_code`` is the HTTP answer, the message says why."""
+
+    status_code: ClassVar[int] = 403
+
+
+class SignInFailed(AccessError):
+    """Wrong credentials. One message for every cause, so that it does not tell which addresses exist."""
+
+    status_code = 401
+
+    def __init__(self) -> None:
+        super().__init__("wrong email address or password")
+
+
+class SignInThrottled(AccessError):
+    """Too many failed sign-ins for this account or from this address; try again after ``retry_after`` s."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"too many failed sign-ins: try again in {retry_after} seconds")
+
+
+class InvitationInvalid(AccessError):
+    """The invitation token is not one we signed (forged, garbled or cut short)."""
+
+    status_code = 400
+
+
+class InvitationUsed(AccessError):
+    """The invitation was accepted already: each link works once."""
+
+    status_code = 409
+
+
+class InvitationGone(AccessError):
+    """The invitation expired or an administrator revoked it."""
+
+    status_code = 410
 
 
 class StageError(PostroomError):

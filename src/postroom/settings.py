@@ -136,6 +136,19 @@ class Settings(BaseSettings):
     http_bind: str = "127.0.0.1:8025"
     """``POSTROOM_HTTP_BIND`` — ``HOST:PORT`` the API and web UI listen on. Default ``127.0.0.1:8025``."""
 
+    public_url: str = ""
+    """``POSTROOM_PUBLIC_URL`` — the address people reach Postroom at, e.g. ``https://help.example.com``
+    (behind a proxy, the proxy's address). Links Postroom hands out, such as invitation links, start with
+    it. Default: ``http://`` and ``POSTROOM_HTTP_BIND``, which is right only on the machine itself."""
+
+    access_token_hours: float = Field(default=12.0, gt=0, le=24 * 366)
+    """``POSTROOM_ACCESS_TOKEN_HOURS`` — how long an access token from the password sign-in
+    (``POST /api/v1/auth/token``) works. Default 12 hours: a working day; API tokens made for programs
+    live until revoked."""
+
+    invitation_hours: float = Field(default=72.0, gt=0, le=24 * 366)
+    """``POSTROOM_INVITATION_HOURS`` — how long an invitation link works (once). Default 72 hours."""
+
     secret_key: SecretStr | None = None
     """``POSTROOM_SECRET_KEY`` — Fernet key (32 url-safe base64 bytes) that encrypts stored passwords
     and tokens. Default: read from ``secret.key`` in the data dir, generated there on first start.
@@ -261,6 +274,14 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_bind(cls, value: str) -> str:
         parse_bind(value, "POSTROOM_HTTP_BIND")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str) -> str:
+        # Links in mail must be absolute, or a mail client makes nothing of them.
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("expected an absolute http:// or https:// address such as https://help.example.com")
         return value
 
     @field_validator("smtp_bind")
@@ -414,6 +435,18 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise InvalidSetting("POSTROOM_SECRET_KEY", "must be 32 url-safe base64-encoded bytes") from exc
         return key
+
+    @property
+    def base_url(self) -> str:
+        """``POSTROOM_PUBLIC_URL`` without a trailing slash, else the HTTP bind address over ``http://``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host, port = self.http_host_port
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def invitation_key(self) -> bytes:
+        """The key that signs invitation links, derived from the secret key like the reply-token key."""
+        return hmac.new(self.fernet_key(), b"postroom invitation v1", hashlib.sha256).digest()
 
     def reply_token_key(self) -> bytes:
         """The key that signs reply tokens, derived from the secret key (so one key is enough to keep)."""

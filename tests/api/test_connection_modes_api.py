@@ -45,20 +45,20 @@ def test_pop3_fields_fill_the_incoming_server_with_pop3_default_ports(api: Api) 
     created = api.post("/connections", body, expect=201)
     assert created["mode"] == "pop3"
     assert created["pop3_server"] == "pop.example.test"
-    assert created["pop3_port"] == "995"
+    assert created["pop3_port"] == 995
     assert created["delete_after_import"] is False
     plain = api.post(
         "/connections",
         {**body, "name": "Plain", "address": "b@example.test", "pop3_encryption": "starttls"},
         expect=201,
     )
-    assert plain["pop3_port"] == "110"
+    assert plain["pop3_port"] == 110
     assert plain["pop3_encryption"] == "starttls"
 
 
 def test_imap_without_implicit_tls_defaults_to_port_143(api: Api) -> None:
     created = api.post("/connections", {**BODY, "imap_encryption": "starttls"}, expect=201)
-    assert created["imap_port"] == "143"
+    assert created["imap_port"] == 143
 
 
 def test_forwarding_needs_no_incoming_server_and_gets_a_generated_address(api: Api) -> None:
@@ -209,10 +209,10 @@ def test_a_default_port_follows_a_changed_encryption_and_a_chosen_port_stays(api
     # A new encryption is a new destination for the password: it is given again (test_connection_secrets).
     change = {"imap_encryption": "starttls", "password": "pw-again"}
     changed = api.client.patch(f"/api/v1/connections/{created['id']}", json=change).json()
-    assert changed["imap_port"] == "143"
+    assert changed["imap_port"] == 143
     custom = api.post("/connections", {**BODY, "name": "Custom", "imap_port": 1993}, expect=201)
     kept = api.client.patch(f"/api/v1/connections/{custom['id']}", json=change).json()
-    assert kept["imap_port"] == "1993"
+    assert kept["imap_port"] == 1993
 
 
 def test_a_display_name_with_a_comma_stays_whole_for_one_mailbox(api: Api) -> None:

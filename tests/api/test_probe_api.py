@@ -57,7 +57,7 @@ def test_a_working_connection_reports_every_step_passed(
     assert all(s["mailbox"] == dovecot_user.address and s["error"] is None for s in report["steps"])
     # The connection is as it was, and its log has the probe's line.
     assert api.get(f"/connections/{created['id']}")["status"] == "STOPPED"
-    logs = api.get(f"/connections/{created['id']}/logs")
+    logs = api.items(f"/connections/{created['id']}/logs")
     assert [(row["event"], row["message"]) for row in logs] == [
         ("probe", "connection test: all 9 checks passed for 1 mailbox(es)")
     ]

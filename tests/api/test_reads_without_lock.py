@@ -59,12 +59,17 @@ def test_every_get_answers_while_another_connection_holds_the_write_lock(desk: D
         reader = create_token(session, "reader")
     [conversation] = api.conversations()
     [message] = api.get(f"/conversations/{conversation['id']}")["messages"]
-    [raw] = api.get("/raw-messages")
+    [raw] = api.items("/raw-messages")
     ids = {
         "connection_id": desk.connection["id"],
+        "mailbox_id": desk.connection["mailboxes"][0]["id"],
         "conversation_id": conversation["id"],
         "attachment_id": message["attachments"][0]["id"],
         "raw_id": raw["id"],
+        "team_id": api.post("/teams", {"name": "Readers"}, 201)["id"],
+        "contact_id": conversation["contact"]["id"],
+        "customer_id": api.post("/customers", {"name": "Acme", "domains": ["acme.test"]}, 201)["id"],
+        "user_id": api.get("/users/me")["id"],
     }
     # Every GET of the API, found in the OpenAPI document, so that a new read route is covered too.
     paths = [path.format(**ids) for path, item in api.client.app.openapi()["paths"].items() if "get" in item]

@@ -134,7 +134,7 @@ def test_mail_to_the_postmaster_is_kept_for_the_admin_and_makes_no_conversation(
 
     # The customer's mail becomes a conversation; once it has, the pipeline has been through the queue.
     wait_until(lambda: conversations(service) == [("Where is my order?", "support@company.example", 1)], timeout=15)
-    [kept] = api.get("/raw-messages", status="ignored")
+    [kept] = api.items("/raw-messages", status="ignored")
     assert (kept["connection_id"], kept["mailbox_id"], kept["header_message_id"]) == (None, None, "abuse-9@isp.example")
     assert "postmaster" in kept["error"]
     eml = api.client.get(f"/api/v1/raw-messages/{kept['id']}/eml")

@@ -169,13 +169,13 @@ def test_malformed_mail_is_quarantined_and_the_mails_after_it_are_imported(
     dovecot.append(dovecot_user, make_mail("After", sender="B <b@customer.example>"))
     connection_id = start_connection(api, connection_body(dovecot, dovecot_user, smtp_server))
     wait_until(lambda: len(api.conversations(connection_id=connection_id)) == 2)
-    quarantined = wait_until(lambda: api.get("/raw-messages", status="quarantined"))
+    quarantined = wait_until(lambda: api.items("/raw-messages", status="quarantined"))
     assert len(quarantined) == 1
     assert "parse" in quarantined[0]["error"]
     assert {c["subject"] for c in api.conversations(connection_id=connection_id)} == {"Before", "After"}
     # Replay runs it again and it stays quarantined with its reason; nothing else moves.
     assert api.post("/raw-messages/replay", {"ids": [quarantined[0]["id"]]})["queued"] == 1
-    again = wait_until(lambda: api.get("/raw-messages", status="quarantined"))
+    again = wait_until(lambda: api.items("/raw-messages", status="quarantined"))
     assert again[0]["attempts"] == 2
     assert count(service, RawMessage, RawMessage.status == RawStatus.DONE) == 2
 
@@ -203,6 +203,6 @@ def test_bad_settings_give_error_naming_account_and_protocol(
     status = api.wait_status(created["id"], "ERROR")
     assert protocol in status["status_message"]
     assert dovecot_user.address in status["status_message"]
-    logs = api.get(f"/connections/{created['id']}/logs")
+    logs = api.items(f"/connections/{created['id']}/logs")
     assert any(entry["level"] == "error" and protocol in entry["message"] for entry in logs)
     assert all(dovecot_user.password not in entry["message"] for entry in logs)

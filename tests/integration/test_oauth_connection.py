@@ -82,11 +82,11 @@ def stored_mailbox(service: Service, connection_id: int) -> Mailbox:
 
 
 def log_text(api: Api, connection_id: int) -> str:
-    return "\n".join(entry["message"] for entry in api.get(f"/connections/{connection_id}/logs"))
+    return "\n".join(entry["message"] for entry in api.items(f"/connections/{connection_id}/logs"))
 
 
 def log_events(api: Api, connection_id: int) -> list[str]:
-    return [entry["event"] for entry in api.get(f"/connections/{connection_id}/logs")]
+    return [entry["event"] for entry in api.items(f"/connections/{connection_id}/logs")]
 
 
 def assert_no_secret_in(text: str, provider: OAuthTestServer) -> None:
@@ -172,7 +172,7 @@ def test_oauth_imap_connection_signs_in_imports_replies_and_files_in_sent(
         message_id = session.scalars(select(Outbox.message_id)).one()
     assert message_from_bytes(delivered.raw, policy=policy.default)["Message-ID"] == f"<{message_id}>"
     filed = wait_until(
-        lambda: [e["message"] for e in api.get(f"/connections/{connection_id}/logs") if e["event"] == "sent_folder"],
+        lambda: [e["message"] for e in api.items(f"/connections/{connection_id}/logs") if e["event"] == "sent_folder"],
         timeout=10,
     )
     assert filed == [f"<{message_id}> filed in Sent"]
@@ -257,7 +257,7 @@ def test_oauth_pop3_connection_signs_in_and_imports(
     conversation = wait_until(lambda: api.conversations(connection_id=connection_id), timeout=10)[0]
 
     assert conversation["subject"] == "Over POP3"
-    assert [r["origin"] for r in api.get("/raw-messages")] == ["pop3"]
+    assert [r["origin"] for r in api.items("/raw-messages")] == ["pop3"]
     assert xoauth2_logins(oauth_dovecot, user, "pop3") >= 2  # Start's check, then the reading session
     assert [(a.mechanism, a.success) for a in oauth_smtp.handler.sign_ins] == [("XOAUTH2", True)]
     [current_grant] = provider.refresh_tokens(user.name)
@@ -288,7 +288,7 @@ def test_start_after_the_grant_was_revoked_while_stopped_is_an_error_at_once(
     failed = api.wait_status(connection_id, "ERROR")
 
     assert failed["status_message"].startswith(f"OAuth2 {user.address}: re-authorisation required")
-    entries = api.get(f"/connections/{connection_id}/logs")
+    entries = api.items(f"/connections/{connection_id}/logs")
     assert any(e["event"] == "start_failed" and "invalid_grant" in e["message"] for e in entries)
     assert_no_secret_in("\n".join(e["message"] for e in entries), provider)
 

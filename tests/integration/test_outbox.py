@@ -47,7 +47,7 @@ def test_a_temporary_failure_is_retried_and_delivered_once(
         row = session.scalars(select(Outbox)).one()
     assert row.attempts == 2
     assert row.status == OutboxStatus.SENT
-    logs = api.get(f"/connections/{conversation['connection_id']}/logs")
+    logs = api.items(f"/connections/{conversation['connection_id']}/logs")
     assert any(entry["event"] == "send_retry" and "451" in entry["message"] for entry in logs)
 
 

@@ -73,7 +73,7 @@ def folder_messages(dovecot: DovecotServer, user: MailUser, folder: str) -> list
 
 
 def logs(api: Api, connection_id: int) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = api.get(f"/connections/{connection_id}/logs")
+    entries: list[dict[str, Any]] = api.items(f"/connections/{connection_id}/logs")
     return entries
 
 

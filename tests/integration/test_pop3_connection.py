@@ -34,7 +34,7 @@ def test_pop3_mail_becomes_conversations_and_stays_on_the_server_by_default(
     dovecot.append(dovecot_user, make_mail("Printer on fire", sender="Ann <ann@customer.example>"))
     conversations = wait_until(lambda: api.conversations(), timeout=10)
     assert conversations[0]["subject"] == "Printer on fire"
-    logs = [line["message"] for line in api.get(f"/connections/{created['id']}/logs")]
+    logs = [line["message"] for line in api.items(f"/connections/{created['id']}/logs")]
     assert any("POP3" in line for line in logs)
     assert maildir_count(dovecot, dovecot_user) == 1
 
@@ -49,7 +49,7 @@ def test_delete_after_import_empties_the_mailbox_only_after_storing(
     api.post(f"/connections/{created['id']}/start")
     wait_until(lambda: api.conversations(), timeout=10)
     wait_until(lambda: maildir_count(dovecot, dovecot_user) == 0, timeout=10)
-    raws = api.get("/raw-messages")
+    raws = api.items("/raw-messages")
     assert [r["origin"] for r in raws] == ["pop3"]
 
 

@@ -55,7 +55,7 @@ def provider() -> Iterator[CountingProvider]:
 
 
 def logs(api: Api, connection_id: int, event: str) -> list[dict[str, Any]]:
-    return [e for e in api.get(f"/connections/{connection_id}/logs") if e["event"] == event]
+    return [e for e in api.items(f"/connections/{connection_id}/logs") if e["event"] == event]
 
 
 def open_conversation(api: Api, dovecot: DovecotServer, user: MailUser, body: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +116,7 @@ def test_a_refused_sendgrid_key_while_sending_shows_on_the_connection_until_a_se
         assert len(logs(api, connection_id, "send_waiting")) == 4
         assert logs(api, connection_id, "send_retry") == []
         assert len(logs(api, connection_id, "send_sign_in_ok")) == 1
-        assert all(sendgrid_api.api_key not in e["message"] for e in api.get(f"/connections/{connection_id}/logs"))
+        assert all(sendgrid_api.api_key not in e["message"] for e in api.items(f"/connections/{connection_id}/logs"))
 
 
 def test_a_refused_smtp_password_while_sending_keeps_the_reply_and_shows_on_the_connection(

@@ -50,7 +50,7 @@ def scope_checks(api: SendgridTestServer) -> list[tuple[str, int]]:
 
 
 def logs(api: Api, connection_id: int) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = api.get(f"/connections/{connection_id}/logs")
+    entries: list[dict[str, Any]] = api.items(f"/connections/{connection_id}/logs")
     return entries
 
 

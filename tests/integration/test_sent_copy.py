@@ -58,7 +58,7 @@ def folder_raws(dovecot: DovecotServer, user: MailUser, folder: str) -> list[byt
 
 
 def events(api: Api, connection_id: int, name: str) -> list[dict[str, Any]]:
-    return [e for e in api.get(f"/connections/{connection_id}/logs") if e["event"] == name]
+    return [e for e in api.items(f"/connections/{connection_id}/logs") if e["event"] == name]
 
 
 def test_the_copy_is_filed_once_and_a_dead_workers_pending_copy_is_not_filed_again(
@@ -89,7 +89,8 @@ def test_the_copy_is_filed_once_and_a_dead_workers_pending_copy_is_not_filed_aga
     row = wait_until(lambda: copy_is(service, SentCopyStatus.FILED), timeout=15)
     assert (row.sent_copy_folder, row.sent_copy_attempts) == ("Sent", 1)
     found = events(api, conversation["connection_id"], "sent_folder")
-    assert [e["message"] for e in found][-1] == f"<{row.message_id}> was already in Sent; not filed again"
+    # The log is newest first.
+    assert found[0]["message"] == f"<{row.message_id}> was already in Sent; not filed again"
     assert folder_raws(dovecot, dovecot_user, "Sent") == [delivered.raw]
     assert len(smtp_server.messages) == 1
 

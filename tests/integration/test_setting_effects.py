@@ -104,7 +104,7 @@ def test_unread_only_leaves_mail_that_was_already_read(
     time.sleep(0.3)  # a wrongly imported read mail would show up by now
     assert subjects(api, only_unread) == {"still unread"}
     # Not stored and then dropped either: the read mail was never taken from the server.
-    assert len(api.get("/raw-messages", connection_id=only_unread)) == 1
+    assert len(api.items("/raw-messages", connection_id=only_unread)) == 1
 
 
 def test_imap_mailbox_reads_that_folder_and_not_the_inbox(
@@ -168,7 +168,7 @@ def test_check_interval_is_how_often_a_mailbox_without_idle_is_polled(
     slow = start(api, connection_body(dovecot, slow_user, smtp_server, check_interval=3600))
     wait_subjects(api, fast, {"first"})
     wait_subjects(api, slow, {"first"})
-    assert any("polling" in e["message"] for e in api.get(f"/connections/{fast}/logs") if e["event"] == "signed_in")
+    assert any("polling" in e["message"] for e in api.items(f"/connections/{fast}/logs") if e["event"] == "signed_in")
     # Let both sources finish the catch-up after the first mail and settle into waiting for the next poll.
     time.sleep(0.5)
 
@@ -319,7 +319,7 @@ def test_smtp_username_and_password_sign_in_to_smtp_while_imap_keeps_its_own(
     # IMAP still signed in as the mailbox itself.
     assert login_lines(dovecot, separate.name)
     assert not login_lines(dovecot, relay_login)
-    logs = " ".join(e["message"] for e in api.get(f"/connections/{own}/logs"))
+    logs = " ".join(e["message"] for e in api.items(f"/connections/{own}/logs"))
     assert relay_password not in logs
 
 

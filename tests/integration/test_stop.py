@@ -92,7 +92,7 @@ def test_stop_during_a_hung_sign_in_shows_stopped_at_once_and_for_good(
     wait_until(runner.finished.is_set, timeout=10)
     after = api.get(f"/connections/{hung}")
     assert (after["status"], after["status_message"], after["enabled"]) == ("STOPPED", "", False)
-    events = [line["event"] for line in api.get(f"/connections/{hung}/logs")]
+    events = [line["event"] for line in api.items(f"/connections/{hung}/logs")]
     assert "start_failed" not in events
 
 

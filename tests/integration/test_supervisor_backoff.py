@@ -23,7 +23,7 @@ FIRST_DELAY = 0.3
 
 
 def _events(api: Api, connection_id: int, event: str) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = api.get(f"/connections/{connection_id}/logs", limit=1000)
+    lines = api.items(f"/connections/{connection_id}/logs", limit=200)
     return sorted((line for line in lines if line["event"] == event), key=lambda line: line["id"])
 
 

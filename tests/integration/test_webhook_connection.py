@@ -104,11 +104,11 @@ def provider_client(api: Api) -> TestClient:
 
 
 def log_events(api: Api, connection_id: int) -> list[str]:
-    return [entry["event"] for entry in api.get(f"/connections/{connection_id}/logs")]
+    return [entry["event"] for entry in api.items(f"/connections/{connection_id}/logs")]
 
 
 def raw_count(api: Api) -> int:
-    return len(api.get("/raw-messages"))
+    return len(api.items("/raw-messages"))
 
 
 @pytest.mark.parametrize("provider", ["mailgun", "sendgrid"])
@@ -143,7 +143,7 @@ def test_a_signed_post_becomes_a_conversation_and_an_unsigned_one_is_refused(
     # The connection was never started: posted mail is accepted and processed all the same.
     conversation = wait_until(lambda: api.conversations(connection_id=created["id"]), timeout=10)[0]
     assert conversation["subject"] == "Parcel lost"
-    [stored] = api.get("/raw-messages")
+    [stored] = api.items("/raw-messages")
     assert stored["origin"] == "webhook"
 
 
@@ -195,7 +195,7 @@ def test_start_on_a_webhook_connection_checks_smtp_and_replies_go_out(
 
     # Nothing to read: Start signed in to SMTP only, with the mailbox's password.
     assert [(a.login, a.success) for a in smtp_server.handler.sign_ins] == [(ADDRESS, True)]
-    entries = api.get(f"/connections/{connection_id}/logs")
+    entries = api.items(f"/connections/{connection_id}/logs")
     messages = [e["message"] for e in entries]
     assert "starting: signing in to 1 mailbox(es) over SMTP" in messages
     assert "running: mail arrives by webhook" in messages
@@ -257,7 +257,7 @@ def test_a_post_that_meets_an_unusable_stored_key_is_told_in_the_connection_log(
         assert response.status_code == 503, response.text
         assert "not-a-key" not in response.text
 
-    told = [e for e in api.get(f"/connections/{created['id']}/logs") if e["event"] == "webhook_misconfigured"]
+    told = [e for e in api.items(f"/connections/{created['id']}/logs") if e["event"] == "webhook_misconfigured"]
     assert len(told) == 1, told
     assert told[0]["level"] == "error"
     assert told[0]["message"].startswith("SendGrid webhook: webhook_signing_key: is not a public key")
@@ -290,7 +290,7 @@ def test_start_of_two_mailboxes_over_sendgrid_names_both(
         failed = api.wait_status(bad["id"], "ERROR")
         url = sendgrid_api.url
 
-    messages = [e["message"] for e in api.get(f"/connections/{good['id']}/logs")]
+    messages = [e["message"] for e in api.items(f"/connections/{good['id']}/logs")]
     assert "starting: signing in to 2 mailbox(es) over SendGrid" in messages
     assert f"SendGrid {ADDRESS}, sales@company.example: signed in to {url}" in messages
     assert failed["status_message"].startswith(f"SendGrid {ADDRESS}, sales@company.example: authentication failed")

@@ -45,8 +45,14 @@ class Queue:
         with db.write() as session:
             connection = ConnectionService(secrets).create(
                 session,
+                # Grouping by contact: every mail of a sender meets the others of that sender (rule 4).
                 ConnectionInput(
-                    name="Support", address="support@example.test", password="pw", imap_server="i", smtp_server="s"
+                    name="Support",
+                    address="support@example.test",
+                    password="pw",
+                    imap_server="i",
+                    smtp_server="s",
+                    grouping="contact",
                 ),
             )
             self.connection_id, mailbox_id = connection.id, connection.mailboxes[0].id
@@ -129,7 +135,8 @@ def test_two_workers_meeting_the_same_customers_in_opposite_order_do_not_deadloc
     keys = {
         lock_key(f"{kind}:{address}")
         for address in (queue.address("ada"), queue.address("bo"))
-        for kind in ("contact", f"thread:{queue.sink.mailbox_id}")
+        # Grouping by contact threads under a key per connection (rule 4 looks across its mailboxes).
+        for kind in ("contact", f"thread:c{queue.connection_id}")
     }
     arrived = {name: threading.Event() for name in ("one", "two")}
     overlapped: list[bool] = []

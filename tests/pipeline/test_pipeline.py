@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from postroom.channels.sink import MailboxSink
 from postroom.helpdesk.connections import ConnectionInput, ConnectionService
@@ -25,11 +25,13 @@ from postroom.store.blobs import LocalBlobStore
 from postroom.store.db import Database
 from postroom.store.models import (
     Attachment,
+    Connection,
     Contact,
     Conversation,
     ConversationStatus,
     Customer,
     CustomerDomain,
+    Grouping,
     Message,
     RawMessage,
     RawStatus,
@@ -117,6 +119,9 @@ def test_a_new_mail_opens_a_conversation_with_subject_and_description(inbox: Inb
 
 
 def test_further_mail_of_the_same_customer_joins_the_open_conversation_whatever_the_subject(inbox: Inbox) -> None:
+    # Seed 003's rule is the connection's grouping "contact"; by thread (the default) see test_grouping.py.
+    with inbox.db.write() as session:
+        session.execute(update(Connection).values(grouping=Grouping.CONTACT))
     inbox.deliver(make_mail("First question"), make_mail("Completely different"))
     assert len(inbox.conversations()) == 1
     inbox.deliver(make_mail("From someone else", sender="Bo <bo@customer.example>"))
@@ -318,7 +323,8 @@ def test_a_failing_stage_quarantines_only_its_message_and_replay_runs_it_again(i
     assert inbox.runner.replay() == 1
     inbox.runner.drain()
     assert [s for s, _ in inbox.raw_statuses()] == [RawStatus.DONE] * 3
-    assert len(inbox.conversations()) == 2
+    # Grouping by thread: the first customer's two subjects are two conversations, Bo's the third.
+    assert len(inbox.conversations()) == 3
 
 
 def test_a_failure_late_in_a_large_batch_rolls_back_only_that_message(inbox: Inbox) -> None:

@@ -9,11 +9,18 @@ from sqlalchemy import inspect, text
 from postroom.store.db import Database
 from postroom.store.migrate import current_revision, downgrade, upgrade
 from postroom.store.models import Base
+from postroom.store.search_index import is_search_object
+
+
+def _include_name(name: str | None, type_: str, parents: object) -> bool:
+    return not (type_ == "table" and is_search_object(name))
 
 
 def test_migrations_match_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        # The full-text tables are the migration's own DDL, outside the models: compared as Alembic
+        # itself is told to (migrations/env.py), not left out by deleting them here.
+        context = MigrationContext.configure(connection, opts={"compare_type": False, "include_name": _include_name})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
@@ -32,7 +39,7 @@ def test_a_database_of_the_first_schema_upgrades_with_its_rows(db_url: str) -> N
                 )
             )
         upgrade(database)
-        assert current_revision(database) == "0005"
+        assert current_revision(database) == "0006"
         with database.engine.connect() as connection:
             row = connection.execute(
                 text("SELECT outbound, save_to_sent, oauth_enabled, inbound_key FROM connections WHERE name = 'Old'")
@@ -60,7 +67,7 @@ def test_sent_mail_of_the_second_schema_keeps_its_row_and_wants_no_copy_filed_no
                 {"raw": b"Subject: old\r\n\r\nbody\r\n"},
             )
         upgrade(database)
-        assert current_revision(database) == "0005"
+        assert current_revision(database) == "0006"
         with database.engine.connect() as connection:
             row = connection.execute(
                 text(
@@ -90,7 +97,7 @@ def test_the_sent_copy_migration_downgrades_and_upgrades_again(db_url: str) -> N
             columns = {column["name"] for column in inspect(connection).get_columns("outbox")}
         assert not any(name.startswith("sent_copy") for name in columns)
         upgrade(database)
-        assert current_revision(database) == "0005"
+        assert current_revision(database) == "0006"
     finally:
         database.dispose()
 
@@ -129,7 +136,7 @@ def test_the_hardening_migration_keeps_connections_and_messages_and_downgrades(d
                 )
             )
         upgrade(database)
-        assert current_revision(database) == "0005"
+        assert current_revision(database) == "0006"
         with database.engine.connect() as connection:
             allowed = connection.execute(text("SELECT allow_plaintext_auth FROM connections WHERE name = 'Old'")).one()
             message = connection.execute(text("SELECT text, degraded_reason FROM messages")).one()
@@ -143,7 +150,7 @@ def test_the_hardening_migration_keeps_connections_and_messages_and_downgrades(d
             assert "allow_plaintext_auth" not in columns
             assert connection.execute(text("SELECT text FROM messages")).scalar_one() == "kept"
         upgrade(database)
-        assert current_revision(database) == "0005"
+        assert current_revision(database) == "0006"
     finally:
         database.dispose()
 
@@ -200,7 +207,7 @@ def test_the_team_migration_keeps_every_row_and_gives_old_tokens_to_an_administr
                 )
             )
         upgrade(database)
-        assert current_revision(database) == "0005"
+        assert current_revision(database) == "0006"
         with database.engine.connect() as connection:
             assert connection.execute(text("SELECT address FROM mailboxes")).scalar_one() == "a@old.test"
             assert connection.execute(text("SELECT text FROM messages")).scalar_one() == "kept"
@@ -210,7 +217,7 @@ def test_the_team_migration_keeps_every_row_and_gives_old_tokens_to_an_administr
             assert (conversation.priority, conversation.assignee_id) == ("normal", None)
             assert str(conversation.last_activity_at).startswith("2026-01-02")
             grouping = connection.execute(text("SELECT grouping, auto_assign FROM connections")).one()
-            assert grouping.grouping == "thread"
+            assert grouping.grouping == "contact"  # as they grouped before the choice existed
             assert bool(grouping.auto_assign) is False
             owner = connection.execute(
                 text("SELECT users.email, users.role FROM api_tokens JOIN users ON users.id = api_tokens.user_id")

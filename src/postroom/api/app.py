@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from postroom import __version__
+from postroom.api import problems
 from postroom.api.deps import current_principal, require_admin
-from postroom.api.routes import connections, conversations, inbound, raw_messages
-from postroom.errors import ConfigurationError, Conflict, InvalidSetting, MailError, NotFound, PostroomError
+from postroom.api.problems import problem_responses, quiet_errors
+from postroom.api.routes import (
+    api_tokens,
+    auth,
+    connections,
+    contacts,
+    conversations,
+    customers,
+    inbound,
+    invitations,
+    raw_messages,
+    teams,
+    users,
+)
 from postroom.service import Service
 
 
@@ -22,42 +32,57 @@ def create_app(service: Service) -> FastAPI:
         title="Postroom",
         version=__version__,
         description="Email channel for support teams: connections (mailboxes), conversations, replies.",
+        generate_unique_id_function=operation_id,
+        # Every route may refuse its request; FastAPI's own 422 schema would otherwise be documented.
+        responses=problem_responses(422),
     )
+    problems.install(app)
+    _document_problems(app)
     app.state.service = service
     # Every user works conversations; connections and the raw store are the administrators'.
     signed_in, admin = [Depends(current_principal)], [Depends(require_admin)]
-    app.include_router(connections.router, prefix="/api/v1", dependencies=admin)
-    app.include_router(conversations.router, prefix="/api/v1", dependencies=signed_in)
-    app.include_router(raw_messages.router, prefix="/api/v1", dependencies=admin)
+    # The errors every router behind a bearer token may answer, documented on each of its routes.
+    errors = problem_responses(*problems.BEARER_ERRORS)
+    app.include_router(connections.router, prefix="/api/v1", dependencies=admin, responses=errors)
+    app.include_router(conversations.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
+    # Every user reads teams; their changes check the admin role route by route.
+    app.include_router(teams.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
+    # The CRM is the team's: every user reads and changes contacts and customers.
+    app.include_router(contacts.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
+    app.include_router(customers.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
+    app.include_router(raw_messages.router, prefix="/api/v1", dependencies=admin, responses=errors)
+    # People: /users/me and /tokens are every user's own; the other user routes check the admin role each.
+    app.include_router(users.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
+    app.include_router(api_tokens.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
+    app.include_router(invitations.router, prefix="/api/v1", dependencies=admin, responses=errors)
+    # No bearer token: a password, or the signed invitation link, is the authentication.
+    app.include_router(auth.router, prefix="/api/v1", responses=problem_responses(401, 422, 429))
+    app.include_router(invitations.public, prefix="/api/v1", responses=problem_responses(400, 409, 410, 422))
     # No bearer token: the provider's signature on each request is the authentication.
-    app.include_router(inbound.router, prefix="/api/v1")
+    app.include_router(inbound.router, prefix="/api/v1", responses=problem_responses(400, 401, 404, 413, 503))
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.exception_handler(RequestValidationError)
-    async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": jsonable_encoder(quiet_errors(exc.errors()))}, status_code=422)
-
-    @app.exception_handler(PostroomError)
-    async def postroom_error(_request: Request, exc: PostroomError) -> JSONResponse:
-        if isinstance(exc, InvalidSetting):
-            return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
-        if isinstance(exc, NotFound):
-            return JSONResponse({"detail": str(exc)}, status_code=404)
-        if isinstance(exc, Conflict):
-            return JSONResponse({"detail": str(exc)}, status_code=409)
-        if isinstance(exc, ConfigurationError | MailError):
-            return JSONResponse({"detail": str(exc)}, status_code=400)
-        return JSONResponse({"detail": str(exc)}, status_code=500)
-
     return app
 
 
-def quiet_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """FastAPI's validation errors without what the client sent: ``input`` would echo a password sent under
-    a misspelt key (``passwd``) back into responses, proxies' logs and browser tools, and ``ctx`` may quote
-    it too. The type, location and message say what is wrong.
-    """
-    return [{key: value for key, value in error.items() if key not in ("input", "ctx")} for error in errors]
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (``list_connections``): stable and readable in generated clients."""
+    return route.name
+
+
+def _document_problems(app: FastAPI) -> None:
+    # The error responses refer to the Problem schema by $ref; it is added to the document once built.
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.add_problem_schemas(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+__all__ = ["create_app", "operation_id", "quiet_errors"]

@@ -24,6 +24,12 @@ _bearer = HTTPBearer(
 )
 
 
+ADMIN_NEEDED = (
+    "this needs the admin role: agents work conversations, but cannot read or change connections, "
+    "users, tokens or settings"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The signed-in user behind a request, and the token it came with."""
@@ -68,11 +74,7 @@ def current_principal(
 
 def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_admin:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "this needs the admin role: agents work conversations, but cannot read or change connections, "
-            "users, tokens or settings",
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, ADMIN_NEEDED)
     return principal
 
 

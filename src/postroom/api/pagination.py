@@ -18,7 +18,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from postroom.errors import InvalidSetting
@@ -117,8 +117,12 @@ def _plain(value: Any) -> Any:
 
 def _typed(order: Order, value: Any) -> Any:
     python_type: type[Any] | None
+    column_type = order.column.type
+    if isinstance(column_type, TypeDecorator):
+        # Our UTC timestamps wrap DateTime, and a TypeDecorator reports ``object`` as its Python type.
+        column_type = column_type.impl_instance
     try:
-        python_type = order.column.type.python_type
+        python_type = column_type.python_type
     except NotImplementedError:
         python_type = None
     try:

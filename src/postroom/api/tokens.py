@@ -101,7 +101,7 @@ def verify_token(session: Session, token: str) -> VerifiedToken | None:
     ).first()
     if found is None:
         return None
-    row, user = found.tuple()
+    row, user = found
     if row.revoked_at is not None or not user.enabled:
         return None
     if row.expires_at is not None and row.expires_at <= utcnow():

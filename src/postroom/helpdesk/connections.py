@@ -62,11 +62,13 @@ from postroom.store.models import (
     ConnectionLog,
     ConnectionMode,
     ConnectionStatus,
+    Grouping,
     Lease,
     Mailbox,
     OutboundKind,
     Outbox,
     OutboxStatus,
+    Team,
     utcnow,
 )
 from postroom.store.secretbox import MASK, SecretBox, mask
@@ -128,6 +130,20 @@ MAILBOX_FIELDS = (
     "oauth_token_uri",
 )
 SECRET_FIELDS = ("password", "smtp_password", "oauth_client_secret", "oauth_refresh_token")
+# Settings an update's null resets to "" (none, or the default): text that may be empty. Not the address
+# (a connection needs one), the POP3 spellings (aliases of the imap_* fields) or the secrets; nor the ports
+# and the certificate check, which the view shows as null when mailboxes differ, so that a view sent back
+# as it came changes nothing.
+_RESETTABLE = (
+    *(
+        f
+        for f in MAILBOX_FIELDS
+        if f not in (*SECRET_FIELDS, "address", "imap_port", "smtp_port", "validate_certificate")
+    ),
+    "description",
+    "smtp_signature",
+    "sendgrid_api_url",
+)
 # What a removed secret is carried as between update() and _secret(); it never reaches the database.
 _CLEARED = "\x00cleared"
 OAUTH_FIELDS = ("oauth_client_id", "oauth_client_secret", "oauth_refresh_token")
@@ -193,6 +209,15 @@ class ConnectionInput(BaseModel):
         default=None,
         description="Let passwords and OAuth tokens go unencrypted (encryption none, or SMTP auto on port 25) "
         "to a host other than loopback; default off. Shown as a warning while in use.",
+    )
+    team_id: int | None = Field(default=None, description="New conversations join this team's queue; null: none.")
+    auto_assign: bool | None = Field(
+        default=None, description="Assign new conversations round robin over the team's available members."
+    )
+    grouping: Literal["thread", "contact"] | None = Field(
+        default=None,
+        description="thread (default): a new thread is a new conversation; contact: while the sender has a"
+        " conversation here that is not resolved, all their mail joins it.",
     )
     oauth_client_id: MultiValue = Field(default=None, description="OAuth client ID, per mailbox.")
     oauth_client_secret: MultiValue = Field(default=None, description="OAuth client secret (write-only).")
@@ -665,6 +690,7 @@ class ConnectionService:
             status=ConnectionStatus.STOPPED,
         )
         self._apply_connection_fields(connection, data, creating=True)
+        _apply_work_fields(session, connection, data, creating=True)
         _check_lengths(connection, {})
         connection.mailboxes = [box for box, _ in self._build_mailboxes(data, existing=[], connection=connection)]
         self._check_whole(connection)
@@ -682,6 +708,11 @@ class ConnectionService:
     def _update(self, session: Session, connection: Connection, spec: ConnectionInput) -> Connection:
         was_oauth = connection.oauth_enabled
         data = _apply_env(spec.model_dump(exclude_unset=True))
+        for field in _RESETTABLE:
+            # null removes a value, as in a JSON merge patch (RFC 7396 §2): a text setting goes back to
+            # none or its default, like "" (secrets: see _cleared_fields).
+            if field in data and data[field] is None:
+                data[field] = ""
         if data.get("mode") is not None:
             connection.mode = ConnectionMode(data["mode"])
         data = _apply_pop3_aliases(data, connection.mode)
@@ -691,6 +722,7 @@ class ConnectionService:
         if data.get("description") is not None:
             connection.description = data["description"]
         self._apply_connection_fields(connection, data, creating=False)
+        _apply_work_fields(session, connection, data, creating=False)
         _check_lengths(connection, {})
         mode_or_auth_changed = data.get("mode") is not None or data.get("oauth_enabled") is not None
         cleared = _cleared_fields(data, was_oauth, connection.oauth_enabled)
@@ -734,6 +766,35 @@ class ConnectionService:
         connection.updated_at = utcnow()
         session.flush()
         return connection
+
+    def update_mailbox(
+        self, session: Session, connection_id: int, mailbox_id: int, changes: dict[str, Any]
+    ) -> Connection:
+        """Change one mailbox's settings (``changes``: mailbox field → value, None to reset or remove it).
+
+        The same update as the comma-separated form with every other mailbox's values as stored, so every
+        rule (secrets re-entered, plaintext sign-in, OAuth) applies alike.
+        """
+        connection = self.get(session, connection_id)
+        boxes = list(connection.mailboxes)
+        position = next((i for i, b in enumerate(boxes) if b.id == mailbox_id), None)
+        if position is None:
+            raise NotFound(f"no mailbox {mailbox_id} in connection {connection_id}")
+        values = self._current_mailbox_values(connection)
+        body: dict[str, Any] = {}
+        for field, value in changes.items():
+            if field not in MAILBOX_FIELDS:
+                raise InvalidSetting(field, "is not a mailbox setting")
+            if field == "address" and not value:
+                raise InvalidSetting(field, "is required")
+            column = list(values[field])
+            if value is None:
+                column[position] = _CLEARED if field in SECRET_FIELDS else ""
+            else:
+                column[position] = str(value).lower() if isinstance(value, bool) else str(value)
+            body[field] = column
+        with _name_race(connection.name):
+            return self._update(session, connection, ConnectionInput.model_validate(body))
 
     def delete(self, session: Session, connection_id: int, confirm_name: str | None = None) -> None:
         connection = self.get(session, connection_id)
@@ -863,8 +924,16 @@ class ConnectionService:
         """The connection as the API shows it: flat fields like the input (comma-joined), secrets masked."""
         boxes = connection.mailboxes
         values = self._current_mailbox_values(connection, masked=True)
-        flat = {field: ", ".join(str(v) for v in values[field]) for field in MAILBOX_FIELDS}
-        flat["validate_certificate"] = ", ".join("true" if b.validate_certificate else "false" for b in boxes)
+        flat: dict[str, Any] = {field: ", ".join(str(v) for v in values[field]) for field in MAILBOX_FIELDS}
+        # Numbers and flags keep their type: the value every mailbox shares, else null (each mailbox's own
+        # is under "mailboxes"); text stays comma-joined, the form an update takes.
+        for field, column in (
+            ("imap_port", "imap_port"),
+            ("smtp_port", "smtp_port"),
+            ("validate_certificate", "validate_certificate"),
+        ):
+            shared = {getattr(b, column) for b in boxes}
+            flat[field] = shared.pop() if len(shared) == 1 else None
         if connection.mode is ConnectionMode.POP3:
             for alias, target in POP3_ALIASES.items():
                 flat[alias] = flat[target]
@@ -887,6 +956,9 @@ class ConnectionService:
             "max_attachment_bytes": connection.max_attachment_bytes,
             "oauth_enabled": connection.oauth_enabled,
             "allow_plaintext_auth": connection.allow_plaintext_auth,
+            "team_id": connection.team_id,
+            "auto_assign": connection.auto_assign,
+            "grouping": connection.grouping.value,
             "warnings": self.warnings(connection),
             "sendgrid_api_key": mask(connection.sendgrid_api_key_enc),
             "sendgrid_api_url": connection.sendgrid_api_url,
@@ -1282,3 +1354,20 @@ _MAILBOX_COLUMNS = (
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _apply_work_fields(session: Session, connection: Connection, data: dict[str, Any], *, creating: bool) -> None:
+    """The team work settings: the team new conversations join, auto-assignment, and grouping."""
+    if "team_id" in data and (data["team_id"] is not None or not creating):
+        team_id = data["team_id"] or None
+        if team_id is not None and session.get(Team, team_id) is None:
+            raise InvalidSetting("team_id", f"no team {team_id}")
+        connection.team_id = team_id
+    if data.get("auto_assign") is not None:
+        connection.auto_assign = bool(data["auto_assign"])
+    elif creating:
+        connection.auto_assign = False
+    if data.get("grouping") is not None:
+        connection.grouping = Grouping(data["grouping"])
+    elif creating:
+        connection.grouping = Grouping.THREAD

@@ -2,48 +2,88 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import random
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from postroom.channels.accounts import mailbox_mail
 from postroom.errors import Conflict, InvalidSetting, NotFound
+from postroom.helpdesk.contacts import ContactBook, lock_contact_keys
+from postroom.helpdesk.customers import customer_refs
+from postroom.helpdesk.search import index_message_row
 from postroom.mail.addresses import parse_address_list, unsafe_character
 from postroom.mail.compose import compose, reply_subject
 from postroom.mail.html import displayable_html, remote_references
-from postroom.mail.model import Address
+from postroom.mail.model import Address, OutgoingAttachment
 from postroom.mail.threading import make_reply_token
 from postroom.pipeline.context import Event
+from postroom.store.blobs import BlobStore
+from postroom.store.db import SqlCursor
 from postroom.store.models import (
+    Activity,
     Attachment,
     Connection,
     Contact,
     Conversation,
     ConversationStatus,
-    CustomerDomain,
+    ConversationTag,
     Direction,
     Mailbox,
+    Mention,
     Message,
     Outbox,
     OutboxStatus,
+    Priority,
     SentCopyStatus,
+    Tag,
+    Team,
+    User,
     utcnow,
 )
+
+# ``@name`` in a note: not the middle of an email address (``ada@example.com`` mentions nobody).
+_MENTION = re.compile(r"(?<![\w.+-])@([\w][\w.+-]*)")
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationFilter:
+    """What a list shows; every field left None filters nothing."""
+
     connection_id: int | None = None
     status: ConversationStatus | None = None
     contact: str | None = None  # an email address, or a contact id as a string
-    limit: int = 50
-    offset: int = 0
+    contact_id: int | None = None
+    customer_id: int | None = None
+    # A user id, or "me" (the asking user) and "none" (unassigned), resolved by the caller to
+    # ``assignee_id`` / ``unassigned``.
+    assignee_id: int | None = None
+    unassigned: bool = False
+    team_id: int | None = None
+    tag: str | None = None
+    priority: Priority | None = None
+    # A condition on Conversation.id from full-text search (helpdesk.search), when ``q`` was given.
+    matching: ColumnElement[bool] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file an agent attaches to a reply."""
+
+    filename: str
+    content_type: str
+    data: bytes = dataclasses.field(repr=False)
+
+
+_UNSET: Any = object()
 
 
 def response_delay(connection: Connection) -> float:
@@ -61,12 +101,32 @@ class ConversationService:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def search(self, session: Session, flt: ConversationFilter) -> tuple[Sequence[Conversation], int]:
-        query = select(Conversation)
+    def list_query(self, flt: ConversationFilter) -> Select[Conversation]:
+        """The conversations ``flt`` selects, unordered (the caller pages them by last activity)."""
+        query = select(Conversation).options(selectinload(Conversation.contact))
         if flt.connection_id is not None:
             query = query.where(Conversation.connection_id == flt.connection_id)
         if flt.status is not None:
             query = query.where(Conversation.status == flt.status)
+        if flt.contact_id is not None:
+            query = query.where(Conversation.contact_id == flt.contact_id)
+        if flt.customer_id is not None:
+            query = query.where(Conversation.customer_id == flt.customer_id)
+        if flt.unassigned:
+            query = query.where(Conversation.assignee_id.is_(None))
+        elif flt.assignee_id is not None:
+            query = query.where(Conversation.assignee_id == flt.assignee_id)
+        if flt.team_id is not None:
+            query = query.where(Conversation.team_id == flt.team_id)
+        if flt.priority is not None:
+            query = query.where(Conversation.priority == flt.priority)
+        if flt.tag:
+            tagged = (
+                select(ConversationTag.conversation_id)
+                .join(Tag, Tag.id == ConversationTag.tag_id)
+                .where(Tag.key == flt.tag.strip().lower())
+            )
+            query = query.where(Conversation.id.in_(tagged))
         if flt.contact:
             if flt.contact.isdigit():
                 query = query.where(Conversation.contact_id == int(flt.contact))
@@ -74,14 +134,9 @@ class ConversationService:
                 query = query.join(Contact, Contact.id == Conversation.contact_id).where(
                     Contact.email == flt.contact.strip().lower()
                 )
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(
-            query.options(selectinload(Conversation.contact))
-            .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-            .limit(flt.limit)
-            .offset(flt.offset)
-        ).all()
-        return rows, total
+        if flt.matching is not None:
+            query = query.where(flt.matching)
+        return query
 
     def get(self, session: Session, conversation_id: int) -> Conversation:
         conversation = session.scalar(
@@ -96,11 +151,173 @@ class ConversationService:
             raise NotFound(f"no conversation {conversation_id}")
         return conversation
 
-    def set_status(self, session: Session, conversation_id: int, status: ConversationStatus) -> Conversation:
+    # -- working on it -------------------------------------------------------------------------
+
+    def update(
+        self, session: Session, conversation_id: int, changes: Mapping[str, Any], *, actor_id: int | None
+    ) -> tuple[Conversation, list[Event]]:
+        """Apply the given fields (status, snoozed_until, priority, assignee_id, team_id, tags).
+
+        Each real change records an Activity by ``actor_id`` ({"from", "to"}), bumps ``last_activity_at``
+        and yields its event; a field set to what it already is changes nothing.
+        """
         conversation = self.get(session, conversation_id)
-        conversation.status = status
-        conversation.updated_at = utcnow()
-        return conversation
+        now = utcnow()
+        events: list[Event] = []
+
+        def record(kind: str, event: str, before: Any, after: Any, **more: Any) -> None:
+            session.add(
+                Activity(
+                    conversation_id=conversation.id,
+                    actor_id=actor_id,
+                    kind=kind,
+                    data={"from": before, "to": after, **more},
+                    created_at=now,
+                )
+            )
+            events.append(Event(event, conversation.id, None, conversation.connection_id))
+
+        if "status" in changes and changes["status"] is not None:
+            status = ConversationStatus(changes["status"])
+            until = changes.get("snoozed_until")
+            if status is ConversationStatus.SNOOZED:
+                if until is None:
+                    raise InvalidSetting("snoozed_until", "is required to snooze a conversation")
+                until = until if until.tzinfo else until.replace(tzinfo=UTC)
+                if until <= now:
+                    raise InvalidSetting("snoozed_until", "must be in the future")
+            elif until is not None:
+                raise InvalidSetting("snoozed_until", "goes only with status 'snoozed'")
+            before = (conversation.status.value, conversation.snoozed_until)
+            conversation.status = status
+            conversation.snoozed_until = until if status is ConversationStatus.SNOOZED else None
+            if before != (status.value, conversation.snoozed_until):
+                snoozed = conversation.snoozed_until
+                more = {"snoozed_until": snoozed.isoformat()} if snoozed is not None else {}
+                record("status", "conversation.status_changed", before[0], status.value, **more)
+        elif changes.get("snoozed_until") is not None:
+            raise InvalidSetting("snoozed_until", "goes only with status 'snoozed'")
+        if "priority" in changes and changes["priority"] is not None:
+            priority = Priority(changes["priority"])
+            if priority is not conversation.priority:
+                record("priority", "conversation.priority_changed", conversation.priority.value, priority.value)
+                conversation.priority = priority
+        if "assignee_id" in changes:
+            assignee_id = changes["assignee_id"]
+            if assignee_id is not None:
+                user = session.get(User, assignee_id)
+                if user is None or not user.enabled:
+                    raise InvalidSetting("assignee_id", f"no enabled user {assignee_id}")
+            if assignee_id != conversation.assignee_id:
+                record("assignee", "conversation.assigned", conversation.assignee_id, assignee_id)
+                conversation.assignee_id = assignee_id
+        if "team_id" in changes:
+            team_id = changes["team_id"]
+            if team_id is not None and session.get(Team, team_id) is None:
+                raise InvalidSetting("team_id", f"no team {team_id}")
+            if team_id != conversation.team_id:
+                record("team", "conversation.team_changed", conversation.team_id, team_id)
+                conversation.team_id = team_id
+        if "tags" in changes and changes["tags"] is not None:
+            before_tags = self.tags_of(session, [conversation.id])[conversation.id]
+            after_tags = self._set_tags(session, conversation.id, changes["tags"])
+            if sorted(before_tags, key=str.lower) != sorted(after_tags, key=str.lower):
+                record("tags", "conversation.tags_changed", before_tags, after_tags)
+        if events:
+            conversation.last_activity_at = now
+            conversation.updated_at = now
+        session.flush()
+        return conversation, events
+
+    def _set_tags(self, session: Session, conversation_id: int, names: Sequence[str]) -> list[str]:
+        wanted: dict[str, str] = {}
+        for raw in names:
+            name = " ".join(raw.split())
+            if not name:
+                raise InvalidSetting("tags", "a tag name must not be empty")
+            if len(name) > 100:
+                raise InvalidSetting("tags", f"tag {name[:20]!r}… is longer than 100 characters")
+            wanted.setdefault(name.lower(), name)
+        tags = [self._tag(session, key, name) for key, name in wanted.items()]
+        session.execute(delete(ConversationTag).where(ConversationTag.conversation_id == conversation_id))
+        session.add_all(ConversationTag(conversation_id=conversation_id, tag_id=t.id) for t in tags)
+        session.flush()
+        return [t.name for t in sorted(tags, key=lambda t: t.key)]
+
+    def _tag(self, session: Session, key: str, name: str) -> Tag:
+        tag = session.scalar(select(Tag).where(Tag.key == key))
+        if tag is not None:
+            return tag
+        try:
+            # A savepoint: another agent may create the same tag at the same moment (unique key).
+            with session.begin_nested():
+                tag = Tag(name=name, key=key)
+                session.add(tag)
+        except IntegrityError:
+            tag = session.scalars(select(Tag).where(Tag.key == key)).one()
+        return tag
+
+    def add_note(
+        self,
+        session: Session,
+        conversation_id: int,
+        *,
+        text: str,
+        author_id: int,
+        mention_ids: Collection[int] = (),
+    ) -> tuple[Message, list[Event]]:
+        """An internal note: a message with direction ``note``, never composed, queued or quoted."""
+        if not text.strip():
+            raise InvalidSetting("text", "must not be empty")
+        conversation = self.get(session, conversation_id)
+        author = session.get(User, author_id)
+        now = utcnow()
+        note = Message(
+            conversation_id=conversation.id,
+            connection_id=conversation.connection_id,
+            direction=Direction.NOTE,
+            author=author.name or author.email if author is not None else "",
+            author_id=author_id,
+            text=text,
+            reply_text=text,
+            created_at=now,
+        )
+        session.add(note)
+        session.flush()
+        index_message_row(session, note)
+        for user_id in self._mentioned(session, text, mention_ids):
+            session.add(Mention(message_pk=note.id, user_id=user_id, created_at=now))
+        session.add(
+            Activity(
+                conversation_id=conversation.id,
+                actor_id=author_id,
+                kind="note",
+                data={"message_id": note.id},
+                created_at=now,
+            )
+        )
+        conversation.last_activity_at = now
+        conversation.updated_at = now
+        session.flush()
+        return note, [Event("note.created", conversation.id, note.id, conversation.connection_id)]
+
+    def _mentioned(self, session: Session, text: str, mention_ids: Collection[int]) -> list[int]:
+        words = {w.rstrip(".").lower() for w in _MENTION.findall(text)}
+        ids = {int(w) for w in words if w.isdigit()}
+        for user_id in mention_ids:
+            ids.add(user_id)
+        found: list[int] = []
+        names = {w for w in words if not w.isdigit()}
+        users = session.scalars(select(User).where(User.enabled.is_(True)).order_by(User.id)).all()
+        for user in users:
+            local = user.email.partition("@")[0].lower()
+            spellings = {local, user.name.lower(), user.name.replace(" ", "").lower()} - {""}
+            if user.id in ids or spellings & names:
+                found.append(user.id)
+        unknown = set(mention_ids) - set(found)
+        if unknown:
+            raise InvalidSetting("mention_ids", f"no enabled user {min(unknown)}")
+        return found
 
     # -- replying ------------------------------------------------------------------------------
 
@@ -113,11 +330,20 @@ class ConversationService:
         author: str = "",
         signer: str = "",
         send_after: datetime | None = None,
+        author_id: int | None = None,
+        cc: str = "",
+        bcc: str = "",
+        attachment_ids: Sequence[int] = (),
+        uploads: Sequence[Upload] = (),
+        blobs: BlobStore | None = None,
     ) -> tuple[Message, list[Event]]:
         """Compose an agent's reply and queue it in the outbox, in the caller's transaction.
 
-        ``author`` is recorded on the message (who wrote it); ``signer`` fills ``{{ sender_name }}`` in the
-        signature and defaults to the mailbox's From name.
+        ``author`` is recorded on the message (who wrote it) and ``author_id`` is the signed-in user;
+        ``signer`` fills ``{{ sender_name }}`` in the signature and defaults to the mailbox's From name.
+        ``cc`` adds copies to those the customer's mail had; ``bcc`` goes in the envelope only. Files
+        are ``attachment_ids`` already in this conversation and ``uploads``; together they must fit in
+        the connection's ``max_attachment_bytes``.
         """
         if not text.strip():
             raise InvalidSetting("text", "must not be empty")
@@ -137,24 +363,81 @@ class ConversationService:
         parent = next((m for m in reversed(messages) if m.direction != Direction.NOTE and m.message_id), None)
         own = {b.address.lower() for b in connection.mailboxes}
         to = self._recipients(conversation, last_in)
-        cc = tuple(
+        copies = [
             Address(a["email"], a.get("name", ""))
             for a in (last_in.cc if last_in else [])
             if a["email"].lower() not in own and a["email"].lower() not in {t.email.lower() for t in to}
-        )
-        return self._queue(
+        ]
+        taken = {a.email.lower() for a in (*to, *copies)}
+        for address in _addresses("cc", cc):
+            if address.email.lower() not in taken:
+                copies.append(address)
+                taken.add(address.email.lower())
+        blind = tuple(a for a in _addresses("bcc", bcc) if a.email.lower() not in taken)
+        files = self._files(session, conversation, connection, attachment_ids, uploads, blobs)
+        message, events = self._queue(
             session,
             conversation,
             mailbox,
             to=to,
-            cc=cc,
+            cc=tuple(copies),
+            bcc=blind,
             subject=reply_subject(conversation.subject or (last_in.subject if last_in else "")),
             text=text,
             author=author,
+            author_id=author_id,
             signer=signer,
             parent=parent,
             send_after=send_after,
+            files=files,
         )
+        if files and blobs is not None:
+            for file in files:
+                digest = hashlib.sha256(file.payload).hexdigest()
+                session.add(
+                    Attachment(
+                        message_pk=message.id,
+                        filename=file.filename,
+                        content_type=file.content_type,
+                        size=len(file.payload),
+                        sha256=digest,
+                        blob_key=blobs.put(file.payload, digest),
+                    )
+                )
+            session.flush()
+        return message, events
+
+    def _files(
+        self,
+        session: Session,
+        conversation: Conversation,
+        connection: Connection,
+        attachment_ids: Sequence[int],
+        uploads: Sequence[Upload],
+        blobs: BlobStore | None,
+    ) -> list[OutgoingAttachment]:
+        if not attachment_ids and not uploads:
+            return []
+        if blobs is None:
+            raise InvalidSetting("attachments", "files cannot be sent from here (no file store)")
+        files: list[OutgoingAttachment] = []
+        for attachment_id in dict.fromkeys(attachment_ids):
+            attachment = session.scalar(
+                select(Attachment)
+                .join(Message, Message.id == Attachment.message_pk)
+                .where(Attachment.id == attachment_id, Message.conversation_id == conversation.id)
+            )
+            if attachment is None or attachment.blob_key is None:
+                raise InvalidSetting("attachment_ids", f"no stored file {attachment_id} in this conversation")
+            payload = blobs.get(attachment.blob_key)
+            files.append(OutgoingAttachment(attachment.filename, attachment.content_type, payload))
+        for upload in uploads:
+            name = upload.filename.strip() or "attachment"
+            files.append(OutgoingAttachment(name, upload.content_type or "application/octet-stream", upload.data))
+        total = sum(len(f.payload) for f in files)
+        if total > connection.max_attachment_bytes:
+            raise AttachmentsTooLarge(total, connection.max_attachment_bytes)
+        return files
 
     def start(
         self,
@@ -168,6 +451,7 @@ class ConversationService:
         author: str = "",
         signer: str = "",
         send_after: datetime | None = None,
+        author_id: int | None = None,
     ) -> tuple[Conversation, Message, list[Event]]:
         """The agent writes first: a new conversation with an outgoing message, queued like a reply.
 
@@ -208,6 +492,7 @@ class ConversationService:
             created_at=now,
             updated_at=now,
             last_message_at=now,
+            last_activity_at=now,
         )
         session.add(conversation)
         session.flush()
@@ -217,30 +502,28 @@ class ConversationService:
             mailbox,
             to=recipients,
             cc=copies,
+            bcc=(),
             subject=subject.strip(),
             text=text,
             author=author,
+            author_id=author_id,
             signer=signer,
             parent=None,
             send_after=send_after,
+            files=[],
         )
         events.insert(0, Event("conversation.created", conversation.id, None, connection.id))
         return conversation, message, events
 
     def _contact(self, session: Session, address: Address) -> Contact:
+        # As the pipeline finds senders (helpdesk.contacts): by any of a contact's addresses, linked to the
+        # customer of the domain, under the same lock key, and indexed for search.
         email = address.email.strip().lower()
-        contact = session.scalar(select(Contact).where(Contact.email == email))
-        if contact is not None:
-            return contact
-        domain = email.rpartition("@")[2]
-        customer_id = session.scalar(select(CustomerDomain.customer_id).where(CustomerDomain.domain == domain))
-        try:
-            # A savepoint: the pipeline may create the same contact at the same moment (unique email).
-            with session.begin_nested():
-                contact = Contact(email=email, name=address.name, customer_id=customer_id)
-                session.add(contact)
-        except IntegrityError:
-            contact = session.scalars(select(Contact).where(Contact.email == email)).one()
+        lock_contact_keys(session, [email])
+        row = ContactBook(SqlCursor(session)).find_or_create(Address(email, address.name))
+        contact = session.get(Contact, row.id, populate_existing=True)
+        if contact is None:
+            raise RuntimeError(f"contact {email!r} vanished")
         return contact
 
     def _sticky_mailbox(self, session: Session, connection: Connection, contact: Contact) -> Mailbox | None:
@@ -276,12 +559,15 @@ class ConversationService:
         *,
         to: tuple[Address, ...],
         cc: tuple[Address, ...],
+        bcc: tuple[Address, ...],
         subject: str,
         text: str,
         author: str,
+        author_id: int | None,
         signer: str,
         parent: Message | None,
         send_after: datetime | None,
+        files: list[OutgoingAttachment],
     ) -> tuple[Message, list[Event]]:
         connection = mailbox.connection
         references = _ancestors(parent, conversation.messages) if parent is not None else ()
@@ -293,6 +579,8 @@ class ConversationService:
             text=text,
             signer=signer,
             cc=cc,
+            bcc=bcc,
+            attachments=tuple(files),
             in_reply_to=parent.message_id if parent else None,
             references=references,
             reply_token=make_reply_token(conversation.id, self.reply_token_key),
@@ -307,10 +595,12 @@ class ConversationService:
             connection_id=connection.id,
             direction=Direction.OUT,
             author=author,
+            author_id=author_id,
             from_email=sender.email,
             from_name=sender.name,
             to=[a.to_json() for a in to],
             cc=[a.to_json() for a in cc],
+            bcc=[a.to_json() for a in bcc],
             reply_to=[a.to_json() for a in outgoing.reply_to],
             subject=composed.subject,
             message_id=composed.message_id,
@@ -325,6 +615,7 @@ class ConversationService:
         )
         session.add(message)
         session.flush()
+        index_message_row(session, message)
         session.add(
             Outbox(
                 message_pk=message.id,
@@ -344,6 +635,7 @@ class ConversationService:
             conversation.status = ConversationStatus.PENDING
         conversation.updated_at = now
         conversation.last_message_at = now
+        conversation.last_activity_at = now
         session.flush()
         return message, [Event("message.queued", conversation.id, message.id, connection.id)]
 
@@ -359,7 +651,53 @@ class ConversationService:
 
     # -- views ---------------------------------------------------------------------------------
 
+    def tags_of(self, session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
+        tags: dict[int, list[str]] = {i: [] for i in ids}
+        if ids:
+            rows = session.execute(
+                select(ConversationTag.conversation_id, Tag.name)
+                .join(Tag, Tag.id == ConversationTag.tag_id)
+                .where(ConversationTag.conversation_id.in_(ids))
+                .order_by(Tag.key)
+            )
+            for conversation_id, name in rows:
+                tags[conversation_id].append(name)
+        return tags
+
+    def summaries(self, session: Session, conversations: Sequence[Conversation]) -> list[dict[str, Any]]:
+        """The list view of conversations, with their assignee, team and tags read in three queries."""
+        ids = [c.id for c in conversations]
+        user_ids = {c.assignee_id for c in conversations if c.assignee_id is not None}
+        team_ids = {c.team_id for c in conversations if c.team_id is not None}
+        users = _users(session, user_ids)
+        teams = (
+            {
+                i: {"id": i, "name": n}
+                for i, n in session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
+            }
+            if team_ids
+            else {}
+        )
+        tags = self.tags_of(session, ids)
+        customers = customer_refs(session, {c.customer_id for c in conversations if c.customer_id is not None})
+        return [
+            {**self._summary(c, users, teams, tags.get(c.id, [])), "customer": customers.get(c.customer_id)}
+            for c in conversations
+        ]
+
     def summary(self, conversation: Conversation) -> dict[str, Any]:
+        session = object_session(conversation)
+        if session is None:
+            return self._summary(conversation, {}, {}, [])
+        return self.summaries(session, [conversation])[0]
+
+    def _summary(
+        self,
+        conversation: Conversation,
+        users: Mapping[int, dict[str, Any]],
+        teams: Mapping[int, dict[str, Any]],
+        tags: list[str],
+    ) -> dict[str, Any]:
         contact = conversation.contact
         return {
             "id": conversation.id,
@@ -367,27 +705,110 @@ class ConversationService:
             "mailbox_id": conversation.mailbox_id,
             "subject": conversation.subject,
             "status": conversation.status.value,
+            "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
+            "priority": conversation.priority.value,
             "contact": {"id": contact.id, "email": contact.email, "name": contact.name} if contact else None,
             "customer_id": conversation.customer_id,
+            "customer": None,
             "assignee_id": conversation.assignee_id,
+            "assignee": users.get(conversation.assignee_id) if conversation.assignee_id is not None else None,
             "team_id": conversation.team_id,
+            "team": teams.get(conversation.team_id) if conversation.team_id is not None else None,
+            "tags": tags,
             "created_at": conversation.created_at.isoformat(),
             "updated_at": conversation.updated_at.isoformat(),
             "last_message_at": conversation.last_message_at.isoformat(),
+            "last_activity_at": conversation.last_activity_at.isoformat(),
         }
 
     def detail(self, conversation: Conversation) -> dict[str, Any]:
+        """The conversation with its timeline: messages, notes and activity entries in the order they happened."""
         session = object_session(conversation)
         ids = [m.id for m in conversation.messages if m.direction is Direction.OUT]
         copies: dict[int | None, SentCopyStatus | None] = {}
-        if session is not None and ids:
-            rows = session.execute(select(Outbox.message_pk, Outbox.sent_copy).where(Outbox.message_pk.in_(ids)))
-            copies = {pk: copy for pk, copy in rows}
+        activities: list[Activity] = []
+        mentions: dict[int, list[int]] = {}
+        if session is not None:
+            if ids:
+                rows = session.execute(select(Outbox.message_pk, Outbox.sent_copy).where(Outbox.message_pk.in_(ids)))
+                copies = {pk: copy for pk, copy in rows}
+            activities = list(
+                session.scalars(
+                    select(Activity).where(Activity.conversation_id == conversation.id).order_by(Activity.id)
+                )
+            )
+            notes = [m.id for m in conversation.messages if m.direction is Direction.NOTE]
+            if notes:
+                for message_pk, user_id in session.execute(
+                    select(Mention.message_pk, Mention.user_id)
+                    .where(Mention.message_pk.in_(notes))
+                    .order_by(Mention.id)
+                ):
+                    mentions.setdefault(message_pk, []).append(user_id)
+        people = {a.actor_id for a in activities if a.actor_id is not None}
+        people.update(u for users in mentions.values() for u in users)
+        users = _users(session, people) if session is not None else {}
+        messages = []
+        for m in conversation.messages:
+            view = message_view(m, copies.get(m.id))
+            view["mentions"] = [users[u] for u in mentions.get(m.id, []) if u in users]
+            messages.append(view)
+        activity_views = [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "actor": users.get(a.actor_id) if a.actor_id is not None else None,
+                "data": a.data,
+                "created_at": a.created_at.isoformat(),
+            }
+            for a in activities
+        ]
+        entries: list[tuple[datetime, int, int, dict[str, Any]]] = []
+        for m, view in zip(conversation.messages, messages, strict=True):
+            kind = "note" if m.direction is Direction.NOTE else "message"
+            entries.append((m.created_at, 0, m.id, {"type": kind, "at": view["created_at"], "message": view}))
+        for a, view in zip(activities, activity_views, strict=True):
+            entries.append((a.created_at, 1, a.id, {"type": "activity", "at": view["created_at"], "activity": view}))
+        entries.sort(key=lambda e: (e[0], e[1], e[2]))
+        base = self.summaries(session, [conversation])[0] if session is not None else self.summary(conversation)
         return {
-            **self.summary(conversation),
+            **base,
             "description": conversation.description,
-            "messages": [message_view(m, copies.get(m.id)) for m in conversation.messages],
+            "messages": messages,
+            "activities": activity_views,
+            "timeline": [e[3] for e in entries],
         }
+
+
+class AttachmentsTooLarge(InvalidSetting):
+    """The files of one reply are over the connection's ``max_attachment_bytes``."""
+
+    def __init__(self, total: int, limit: int) -> None:
+        super().__init__(
+            "attachments",
+            f"the files add up to {total} bytes, over this connection's limit of {limit} bytes (max_attachment_bytes)",
+        )
+        self.total = total
+        self.limit = limit
+
+
+def _addresses(field_name: str, value: str) -> tuple[Address, ...]:
+    if not value.strip():
+        return ()
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise InvalidSetting(field_name, f"must not contain control characters or line separators (found {bad!r})")
+    found = parse_address_list(value)
+    if not found or any("@" not in a.email for a in found):
+        raise InvalidSetting(field_name, f"{value!r} is not a list of email addresses")
+    return tuple(found)
+
+
+def _users(session: Session, ids: Collection[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.name, User.email).where(User.id.in_(ids)))
+    return {i: {"id": i, "name": name, "email": email} for i, name, email in rows}
 
 
 def _ancestors(parent: Message, messages: Sequence[Message]) -> tuple[str, ...]:
@@ -422,9 +843,11 @@ def message_view(message: Message, sent_copy: SentCopyStatus | None = None) -> d
         "id": message.id,
         "direction": message.direction.value,
         "author": message.author,
+        "author_id": message.author_id,
         "from": {"email": message.from_email, "name": message.from_name},
         "to": message.to,
         "cc": message.cc,
+        "bcc": message.bcc,
         "reply_to": message.reply_to,
         "subject": message.subject,
         "message_id": message.message_id,

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
+from postroom.helpdesk.search import index_message
 from postroom.pipeline.context import Context, Event, stage
 from postroom.store.models import Attachment, Conversation, Direction, Message, Outbox, utcnow
 
@@ -66,6 +67,7 @@ def content(ctx: Context) -> None:
                 "from_name": parsed.from_.name if parsed.from_ else "",
                 "to": [a.to_json() for a in parsed.to],
                 "cc": [a.to_json() for a in parsed.cc],
+                "bcc": [],
                 "reply_to": [a.to_json() for a in parsed.reply_to],
                 "subject": parsed.subject,
                 "message_id": parsed.message_id,
@@ -85,6 +87,16 @@ def content(ctx: Context) -> None:
                 "created_at": now,
             },
         )
+    )
+    # In this savepoint: a message is searchable exactly when it is stored.
+    index_message(
+        sql,
+        message_pk,
+        conversation.id,
+        parsed.subject,
+        parsed.from_.name if parsed.from_ else "",
+        parsed.from_.email if parsed.from_ else "",
+        parsed.text,
     )
     for row in attachments:
         row["message_pk"] = message_pk

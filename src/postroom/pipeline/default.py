@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from postroom.pipeline.assign import assign
 from postroom.pipeline.classify import classify
 from postroom.pipeline.contact import contact
 from postroom.pipeline.content import content
@@ -10,4 +11,4 @@ from postroom.pipeline.dedupe import dedupe
 from postroom.pipeline.parse import parse
 from postroom.pipeline.thread import thread
 
-DEFAULT_STAGES: tuple[Stage, ...] = (parse, classify, dedupe, contact, thread, content)
+DEFAULT_STAGES: tuple[Stage, ...] = (parse, classify, dedupe, contact, thread, assign, content)

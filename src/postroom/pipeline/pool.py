@@ -60,6 +60,9 @@ CHUNK = 8
 
 # A mail running longer than this makes its process "slow": with every process slow, one more starts.
 SLOW_SECONDS = 0.5
+# A process that has not said it is ready after this long is stuck (or its fork server is): it is killed
+# and another started, so that mail never waits on a process that will not come.
+START_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,7 @@ class _Process:
     task: _Task | None = None
     done: int = 0  # mails of the task answered
     started: float = 0.0  # time.monotonic() when the current mail began
+    spawned: float = field(default_factory=time.monotonic)  # when the process was started
 
 
 @dataclass(eq=False)
@@ -271,16 +275,36 @@ class ParsePool:
         return futures
 
     def warm(self) -> None:
-        """Start the fork server now, in the background: it imports the parser (a second of CPU),
-        which the first mail after a start would otherwise wait for."""
+        """Start the fork server and the parser processes now, in the background: the fork server
+        imports the parser (a second of CPU), which the first mail after a start would otherwise wait
+        for, and a worker that claimed mail before it could parse any would hold it for nothing."""
 
         def start() -> None:
             context = _start_method()
             if context.get_start_method() == "forkserver":
                 with contextlib.suppress(Exception):
                     multiprocessing.forkserver.ensure_running()
+            self.start_processes()
 
         threading.Thread(target=start, name="parse-pool-warm", daemon=True).start()
+
+    def start_processes(self) -> None:
+        """Start the regular parser processes, if none runs yet (they say when they are ready)."""
+        with self._lock:
+            if self._closed or self._state.processes:
+                return
+            while len(self._state.processes) < self.processes and self._start() is not None:
+                pass
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._dispatch, name="parse-pool", daemon=True)
+                self._thread.start()
+        with contextlib.suppress(OSError):
+            self._wake_w.send_bytes(b"")
+
+    def ready(self) -> bool:
+        """Whether a parser process is ready for work (or the pool is closed: nothing to wait for)."""
+        with self._lock:
+            return self._closed or any(p.ready for p in self._state.processes)
 
     def pids(self) -> list[int]:
         with self._lock:
@@ -328,6 +352,11 @@ class ParsePool:
                 for proc in busy:
                     if proc.task is not None and now - proc.started > self.budget_seconds:
                         self._over_budget(proc)
+                for proc in starting:
+                    if not proc.ready and now - proc.spawned > START_SECONDS:
+                        log.warning("pipeline.parse_process_start_timeout", seconds=START_SECONDS)
+                        with self._lock:
+                            self._discard(proc)
         except Exception:
             log.exception("pipeline.parse_pool_failed")
         finally:

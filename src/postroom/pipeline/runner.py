@@ -48,12 +48,13 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from postroom.errors import StageError
+from postroom.helpdesk.assignment import snoozes_due, wake_snoozed
 from postroom.jobs.leases import claim_abandoned
 from postroom.mail.html_bounds import DEFAULT_HTML_LIMITS, HtmlLimits
 from postroom.pipeline.context import Batch, Context, Event, PipelineServices, RawRow, Stage, predicted_locks
 from postroom.pipeline.default import DEFAULT_STAGES
 from postroom.pipeline.parse import Prepared, parse_options, prepare
-from postroom.pipeline.pool import Failed, Outcome, ParsePool, Work
+from postroom.pipeline.pool import START_SECONDS, Failed, Outcome, ParsePool, Work
 from postroom.store.blobs import LocalBlobStore
 from postroom.store.db import Database
 from postroom.store.models import Connection, RawBody, RawMessage, RawStatus, utcnow
@@ -140,6 +141,7 @@ class PipelineRunner:
         self._late: list[_Late] = []
         self._late_cond = threading.Condition()
         self._late_thread: threading.Thread | None = None
+        self._ready_by = 0.0  # time.monotonic() until which workers wait for a parser process to be ready
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -149,6 +151,7 @@ class PipelineRunner:
         self._next_release = time.monotonic() + self._release_interval()
         self._late_thread = threading.Thread(target=self._late_loop, name="pipeline-late", daemon=True)
         self._late_thread.start()
+        self._ready_by = time.monotonic() + START_SECONDS
         if self._parse_pool is not None:
             self._parse_pool.warm()
         for i in range(self.workers):
@@ -185,6 +188,13 @@ class PipelineRunner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._release_if_due()
+            if self._parse_pool is not None and not self._parse_pool.ready() and time.monotonic() < self._ready_by:
+                # Claim nothing before a parser process can take it: claimed mail would wait here for
+                # nothing, and were this process to die meanwhile, wait again for its lease to expire.
+                # Past ``_ready_by`` (processes that will not start) mail is claimed all the same.
+                self._parse_pool.start_processes()
+                self._stop.wait(0.05)
+                continue
             if self._late_backlog() >= self.limits.claim_batch:
                 # The parser processes are behind (starting, or busy with slow mail): claiming more
                 # would only keep mail from other workers that could parse it now.
@@ -220,6 +230,24 @@ class PipelineRunner:
             self.release_expired_claims()
         except Exception:
             log.exception("pipeline.release_expired_claims_failed")
+        try:
+            self.wake_snoozed()
+        except Exception:
+            log.exception("pipeline.wake_snoozed_failed")
+
+    def wake_snoozed(self) -> list[int]:
+        """Reopen the conversations whose snooze ended (one indexed UPDATE, on the same clock as the
+        claims: every running pipeline does it, and a conversation is woken once, by whichever is first)."""
+        now = utcnow()
+        # A read first, as for the claims: a write transaction every second would queue for SQLite's lock.
+        with self.db.read() as session:
+            if not snoozes_due(session, now):
+                return []
+        with self.db.write() as session:
+            woken = wake_snoozed(session, now)
+        if woken:
+            self.on_events([Event("conversation.status_changed", conversation_id) for conversation_id in woken])
+        return woken
 
     # -- claims --------------------------------------------------------------------------------
 

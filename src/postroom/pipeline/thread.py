@@ -4,9 +4,16 @@ In order (seeds 001, 002, 003):
 1. a Postroom reply token (in a recipient's plus address or in a Message-ID it answers);
 2. a delivery report about one of our messages joins that message's conversation;
 3. In-Reply-To, then References newest first, naming a message this connection knows (RFC 5322 §3.6.4);
-4. the open conversation of the same contact on the same mailbox, whatever the subject (seed 003);
-5. a reply ("Re: …") to a resolved conversation of the same contact with the same subject reopens it;
-6. otherwise a new conversation titled with the subject, the new text as its description (seed 001).
+4. with the connection's ``grouping`` "contact" only: the conversation of the same contact on the same
+   connection that is not resolved, whatever the subject (seed 003's rule);
+5. a reply ("Re: …") to a conversation of the same contact on the mailbox with the same subject (reopened
+   when it was resolved);
+6. otherwise a new conversation titled with the subject, the new text as its description (seed 001), in
+   the connection's team's queue.
+
+With ``grouping`` "thread" (the default) a mail that answers nothing opens a conversation of its own:
+a customer's two unrelated questions are two work items. Explicit reply headers (rules 1 to 3) win in
+both modes, so an answer to an agent's other conversation with the customer still lands there.
 
 A customer's mail puts a conversation that waited for them (pending) or was resolved back in the open
 queue. A machine's answer — an out-of-office or a delivery report (RFC 3834, RFC 3464) — never opens,
@@ -25,7 +32,15 @@ from postroom.mail.model import Kind
 from postroom.mail.threading import read_reply_token, subject_key
 from postroom.pipeline.contact import sender_of
 from postroom.pipeline.context import Context, ConversationRow, Event, stage
-from postroom.store.models import Conversation, ConversationStatus, Message, Priority, RawStatus, utcnow
+from postroom.store.models import (
+    Conversation,
+    ConversationStatus,
+    Grouping,
+    Message,
+    Priority,
+    RawStatus,
+    utcnow,
+)
 
 SUBJECT_MATCH_CANDIDATES = 20
 
@@ -34,7 +49,7 @@ _BY_ID = select(*_COLUMNS).where(Conversation.id == bindparam("conversation_id")
 _OPEN_OF_CONTACT = (
     select(*_COLUMNS)
     .where(
-        Conversation.mailbox_id == bindparam("mailbox_id"),
+        Conversation.connection_id == bindparam("connection_id"),
         Conversation.contact_id == bindparam("contact_id"),
         Conversation.status != ConversationStatus.RESOLVED,
     )
@@ -114,9 +129,10 @@ def _find(ctx: Context) -> ConversationRow | None:
     of_contact = {"mailbox_id": ctx.mailbox.id, "contact_id": ctx.contact.id}
     if parsed.classification.kind in _MACHINE_ANSWERS:
         return _row(sql.first(_RECENT_OF_CONTACT, of_contact))
-    conversation = _row(sql.first(_OPEN_OF_CONTACT, of_contact))
-    if conversation is not None:
-        return conversation
+    if _grouping(ctx) is Grouping.CONTACT:
+        found = sql.first(_OPEN_OF_CONTACT, {"connection_id": ctx.raw.connection_id, "contact_id": ctx.contact.id})
+        if found is not None:
+            return _row(found)
     wanted_key = subject_key(parsed.subject)
     if wanted_key and parsed.normalized_subject != parsed.subject.strip():
         for found in sql.all(_RECENT_OF_CONTACT, of_contact):
@@ -126,28 +142,37 @@ def _find(ctx: Context) -> ConversationRow | None:
     return None
 
 
-def thread_lock(mailbox_id: int, email: str) -> str:
-    """The key held while a contact's mail is threaded on a mailbox (rules 4 to 6 decide by contact).
+def _grouping(ctx: Context) -> Grouping:
+    return ctx.connection.grouping if ctx.connection is not None else Grouping.THREAD
+
+
+def thread_lock(ctx: Context, email: str) -> str | None:
+    """The key held while a contact's mail is threaded (rules 4 to 6 decide by contact).
 
     Two mails of one customer processed at once must not open two conversations. Named by the
     contact's address rather than its id: contacts are unique by (lower-case) address, so it is the
     same contact, and the key is known before the contact stage has found or created the row,
-    which lets the runner take it ahead with the batch's other keys.
+    which lets the runner take it ahead with the batch's other keys. Per mailbox, except with
+    grouping by contact, whose rule 4 looks across the connection's mailboxes.
     """
-    return f"thread:{mailbox_id}:{email.lower()}"
+    if ctx.mailbox is None:
+        return None
+    if _grouping(ctx) is Grouping.CONTACT:
+        return f"thread:c{ctx.mailbox.connection_id}:{email.lower()}"
+    return f"thread:{ctx.mailbox.id}:{email.lower()}"
 
 
 def _predicted_locks(ctx: Context) -> list[str]:
-    if ctx.mailbox is None:
-        return []
-    return [thread_lock(ctx.mailbox.id, sender_of(ctx.require_parsed()).email)]
+    key = thread_lock(ctx, sender_of(ctx.require_parsed()).email)
+    return [] if key is None else [key]
 
 
 @stage("thread", locks=_predicted_locks)
 def thread(ctx: Context) -> None:
     parsed = ctx.require_parsed()
-    if ctx.contact is not None and ctx.mailbox is not None:
-        ctx.batch.lock(thread_lock(ctx.mailbox.id, ctx.contact.email))
+    key = thread_lock(ctx, ctx.contact.email) if ctx.contact is not None else None
+    if key is not None:
+        ctx.batch.lock(key)
     conversation = _find(ctx)
     kind = parsed.classification.kind
     if conversation is None and kind in _MACHINE_ANSWERS:
@@ -169,7 +194,8 @@ def thread(ctx: Context) -> None:
                 "snoozed_until": None,
                 "priority": Priority.NORMAL,
                 "assignee_id": None,
-                "team_id": None,
+                # In the team's queue from the start; the ``assign`` stage picks a member when asked to.
+                "team_id": ctx.connection.team_id if ctx.connection is not None else None,
                 "created_at": now,
                 "updated_at": now,
                 "last_message_at": now,
@@ -181,7 +207,7 @@ def thread(ctx: Context) -> None:
         ctx.events.append(Event("conversation.created", conversation.id, None, ctx.raw.connection_id))
     elif conversation.status is not ConversationStatus.OPEN and not parsed.classification.automated:
         # A customer writing again puts the conversation back in the open queue, whether it waited for
-        # their answer (pending) or was resolved; an automated mail does not.
+        # their answer (pending), was snoozed (the snooze ends) or was resolved; an automated mail does not.
         ctx.batch.sql.execute(_REOPEN, {"conversation_id": conversation.id})
         conversation.status = ConversationStatus.OPEN
         ctx.events.append(Event("conversation.reopened", conversation.id, None, ctx.raw.connection_id))

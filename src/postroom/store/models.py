@@ -364,7 +364,14 @@ class ContactAddress(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_lookup", "mailbox_id", "contact_id", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_lookup", "mailbox_id", "contact_id", "status"),
+        # The lists (newest activity first, often by status) and the snooze alarm clock.
+        Index("ix_conversations_status_activity", "status", "last_activity_at", "id"),
+        Index("ix_conversations_snooze", "status", "snoozed_until"),
+        # Grouping by contact: the contact's conversation on the connection that is not resolved.
+        Index("ix_conversations_connection_contact", "connection_id", "contact_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"), index=True)
@@ -404,6 +411,8 @@ class Message(Base):
     from_name: Mapped[str] = mapped_column(String(200), default="")
     to: Mapped[list[Any]] = mapped_column(default=list)
     cc: Mapped[list[Any]] = mapped_column(default=list)
+    # Blind copies of an agent's reply: on record here, never in the MIME (RFC 5322 §3.6.3).
+    bcc: Mapped[list[Any]] = mapped_column(default=list)
     reply_to: Mapped[list[Any]] = mapped_column(default=list)
     subject: Mapped[str] = mapped_column(Text, default="")
     # RFC 5322 Message-ID, without angle brackets.

@@ -1,30 +1,58 @@
-"""/api/v1/connections: create, read, change, delete, start, stop, test, logs."""
+"""/api/v1/connections: create, read, change, delete, start, stop, test, logs; the mailboxes of each."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from postroom.api.deps import ServiceDep
-from postroom.api.schemas import ConnectionLogOut, ConnectionOut, ProbeReportOut
+from postroom.api.pagination import (
+    Order,
+    Page,
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+    link_next,
+    page_request,
+)
+from postroom.api.schemas import (
+    ConnectionCreateIn,
+    ConnectionLogOut,
+    ConnectionOut,
+    ConnectionUpdateIn,
+    MailboxOut,
+    MailboxPatchIn,
+    ProbeReportOut,
+)
 from postroom.channels.probe import DEFAULT_TIMEOUT, probe_connection
-from postroom.helpdesk.connections import ConnectionInput
+from postroom.errors import NotFound
+from postroom.store.models import Connection, ConnectionLog, Mailbox
 
 router = APIRouter(tags=["connections"])
 
 
 @router.post("/connections", status_code=status.HTTP_201_CREATED, response_model=ConnectionOut)
-def create_connection(body: ConnectionInput, service: ServiceDep) -> dict[str, Any]:
+def create_connection(body: ConnectionCreateIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.write() as session:
         connection = service.connections.create(session, body)
         return service.connections.view(connection)
 
 
-@router.get("/connections", response_model=list[ConnectionOut])
-def list_connections(service: ServiceDep) -> list[dict[str, Any]]:
+@router.get("/connections", response_model=Page[ConnectionOut])
+def list_connections(
+    service: ServiceDep, request: Request, response: Response, page: Annotated[PageRequest, Depends(page_request)]
+) -> dict[str, Any]:
+    """Every connection, oldest first."""
+    query = select(Connection).options(selectinload(Connection.mailboxes))
     with service.db.read() as session:
-        return [service.connections.view(c) for c in service.connections.list_all(session)]
+        rows, next_cursor = keyset_page(session, query, [Order(Connection.id)], page)
+        items = [service.connections.view(c) for c in rows]
+    link_next(request, response, next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/connections/{connection_id}", response_model=ConnectionOut)
@@ -34,7 +62,7 @@ def get_connection(connection_id: int, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.patch("/connections/{connection_id}", response_model=ConnectionOut)
-def update_connection(connection_id: int, body: ConnectionInput, service: ServiceDep) -> dict[str, Any]:
+def update_connection(connection_id: int, body: ConnectionUpdateIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.write() as session:
         connection = service.connections.update(session, connection_id, body)
         view = service.connections.view(connection)
@@ -101,15 +129,80 @@ def run_connection_test(
     return report.to_json()
 
 
-@router.get("/connections/{connection_id}/logs", response_model=list[ConnectionLogOut])
+@router.get("/connections/{connection_id}/logs", response_model=Page[ConnectionLogOut])
 def connection_logs(
     connection_id: int,
     service: ServiceDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    before_id: int | None = None,
-) -> list[dict[str, Any]]:
+    request: Request,
+    response: Response,
+    page: Annotated[PageRequest, Depends(page_request)],
+) -> dict[str, Any]:
+    """The connection's log, newest first."""
+    query = select(ConnectionLog).where(ConnectionLog.connection_id == connection_id)
     with service.db.read() as session:
-        rows = service.connections.logs(session, connection_id, limit=limit, before_id=before_id)
-        return [
+        service.connections.get(session, connection_id)  # 404 for an unknown connection
+        rows, next_cursor = keyset_page(session, query, [Order(ConnectionLog.id, descending=True)], page)
+        items = [
             {"id": r.id, "at": r.at.isoformat(), "level": r.level, "event": r.event, "message": r.message} for r in rows
         ]
+    link_next(request, response, next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+# -- the mailboxes of a connection: one resource each, with typed fields --
+
+
+def _mailbox(view: dict[str, Any], connection_id: int, mailbox_id: int) -> dict[str, Any]:
+    for box in view["mailboxes"]:
+        if box["id"] == mailbox_id:
+            return dict(box)
+    raise NotFound(f"no mailbox {mailbox_id} in connection {connection_id}")
+
+
+@router.get("/connections/{connection_id}/mailboxes", response_model=Page[MailboxOut])
+def list_mailboxes(
+    connection_id: int,
+    service: ServiceDep,
+    request: Request,
+    response: Response,
+    page: Annotated[PageRequest, Depends(page_request)],
+) -> dict[str, Any]:
+    """The connection's mailboxes in their order (``position``), secrets masked."""
+    with service.db.read() as session:
+        view = service.connections.view(service.connections.get(session, connection_id))
+    # A connection has a handful of mailboxes: the page is cut from the view, the cursor is the position.
+    start = _position_cursor(page.cursor)
+    boxes = [b for b in view["mailboxes"] if b["position"] > start][: page.limit + 1]
+    next_cursor = None
+    if len(boxes) > page.limit:
+        boxes = boxes[: page.limit]
+        next_cursor = encode_cursor([boxes[-1]["position"]])
+    link_next(request, response, next_cursor)
+    return {"items": boxes, "next_cursor": next_cursor}
+
+
+def _position_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return -1
+    [position] = decode_cursor(cursor, [Order(Mailbox.position)])
+    return int(position)
+
+
+@router.get("/connections/{connection_id}/mailboxes/{mailbox_id}", response_model=MailboxOut)
+def get_mailbox(connection_id: int, mailbox_id: int, service: ServiceDep) -> dict[str, Any]:
+    with service.db.read() as session:
+        view = service.connections.view(service.connections.get(session, connection_id))
+    return _mailbox(view, connection_id, mailbox_id)
+
+
+@router.patch("/connections/{connection_id}/mailboxes/{mailbox_id}", response_model=MailboxOut)
+def update_mailbox(connection_id: int, mailbox_id: int, body: MailboxPatchIn, service: ServiceDep) -> dict[str, Any]:
+    """Change one mailbox; the same rules as the connection's comma-separated fields (a running connection
+    restarts with the new settings)."""
+    with service.db.write() as session:
+        connection = service.connections.update_mailbox(
+            session, connection_id, mailbox_id, body.model_dump(exclude_unset=True)
+        )
+        view = service.connections.view(connection)
+    service.connections_changed()
+    return _mailbox(view, connection_id, mailbox_id)

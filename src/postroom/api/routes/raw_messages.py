@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from postroom.api.deps import ServiceDep
 from postroom.api.disposition import content_disposition
+from postroom.api.pagination import Order, Page, PageRequest, keyset_page, link_next, page_request
 from postroom.api.schemas import RawMessageOut, ReplayIn, ReplayOut
 from postroom.errors import NotFound
 from postroom.store.models import RawBody, RawMessage, RawStatus
@@ -33,21 +34,27 @@ def _view(raw: RawMessage) -> dict[str, Any]:
     }
 
 
-@router.get("/raw-messages", response_model=list[RawMessageOut])
+@router.get("/raw-messages", response_model=Page[RawMessageOut])
 def list_raw_messages(
     service: ServiceDep,
+    request: Request,
+    response: Response,
+    page: Annotated[PageRequest, Depends(page_request)],
     status: RawStatus | None = None,
     connection_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
-    query = select(RawMessage).order_by(RawMessage.id.desc()).limit(limit)
+) -> dict[str, Any]:
+    """The raw store, newest first; filter by ``status`` (e.g. quarantined) and connection."""
+    query = select(RawMessage)
     if status is not None:
         query = query.where(RawMessage.status == status)
     if connection_id is not None:
         query = query.where(RawMessage.connection_id == connection_id)
     with service.db.read() as session:
         # The bytes stay in the database: a listing never needs them.
-        return [_view(r) for r in session.scalars(query)]
+        rows, next_cursor = keyset_page(session, query, [Order(RawMessage.id, descending=True)], page)
+        items = [_view(r) for r in rows]
+    link_next(request, response, next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/raw-messages/{raw_id}/eml", response_class=Response)

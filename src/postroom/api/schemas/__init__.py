@@ -2,11 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from postroom.mail.addresses import check_header_safe
+from postroom.helpdesk.connections import ConnectionInput
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: a key the model does not know is refused (422 naming it), not ignored,
+    so a misspelt setting never silently does nothing. Schemas show ``additionalProperties: false``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConnectionCreateIn(ConnectionInput):
+    """A new connection. Per-mailbox fields take one value per address, comma-separated or as a list;
+    known variable names (``EMAIL_NAME``, ``IMAP_MAILBOX``, …) go in ``env``. Unknown fields are refused.
+    """
+
+    name: str = Field(description="Unique name of the connection.")
+
+
+class ConnectionUpdateIn(ConnectionInput):
+    """A change of some settings; fields left out stay. ``null`` resets a text setting to none or its
+    default (``reply_to``, ``email_name``, ``sent_folder``, ``description``, …) and removes a secret; on a port or
+    ``validate_certificate`` it keeps the stored values (the view shows null where mailboxes differ).
+    """
+
+
+class MailboxPatchIn(RequestModel):
+    """A change of one mailbox's settings; fields left out stay, ``null`` resets to the default or, for a
+    secret, removes it. A changed server, port, encryption or user name needs the password again."""
+
+    address: str | None = Field(default=None, description="The mailbox's address (a rename keeps its mail).")
+    email_name: str | None = None
+    username: str | None = None
+    password: str | None = Field(default=None, description="Write-only; `********` keeps the stored one.")
+    imap_server: str | None = None
+    imap_port: int | None = Field(default=None, ge=1, le=65535)
+    imap_encryption: str | None = None
+    imap_mailbox: str | None = None
+    validate_certificate: bool | None = None
+    smtp_server: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_encryption: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, description="Write-only.")
+    message_content_type: Literal["text/plain", "text/html"] | None = None
+    reply_to: str | None = None
+    sent_folder: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = Field(default=None, description="Write-only.")
+    oauth_refresh_token: str | None = Field(default=None, description="Write-only.")
+    oauth_token_uri: str | None = None
 
 
 class MailboxOut(BaseModel):
@@ -56,6 +106,9 @@ class ConnectionOut(BaseModel):
     allow_plaintext_auth: bool = Field(
         description="Whether passwords and tokens may go unencrypted to a host other than loopback."
     )
+    team_id: int | None = Field(None, description="The team whose queue new conversations join.")
+    auto_assign: bool = Field(False, description="New conversations are assigned round robin in the team.")
+    grouping: Literal["thread", "contact"] = Field("thread", description="How new mail is grouped into conversations.")
     warnings: list[str] = Field(
         description="What the admin should know about these settings, e.g. a password that goes unencrypted."
     )
@@ -72,12 +125,12 @@ class ConnectionOut(BaseModel):
     username: str
     password: str
     imap_server: str
-    imap_port: str
+    imap_port: int | None = Field(description="Every mailbox's port; null when they differ (see `mailboxes`).")
     imap_encryption: str
     imap_mailbox: str
-    validate_certificate: str
+    validate_certificate: bool | None = Field(description="Every mailbox's setting; null when they differ.")
     smtp_server: str
-    smtp_port: str
+    smtp_port: int | None = Field(description="Every mailbox's SMTP port; null when they differ.")
     smtp_encryption: str
     smtp_username: str
     smtp_password: str
@@ -89,7 +142,7 @@ class ConnectionOut(BaseModel):
     oauth_refresh_token: str
     oauth_token_uri: str
     pop3_server: str | None = None
-    pop3_port: str | None = None
+    pop3_port: int | None = None
     pop3_encryption: str | None = None
     mailboxes: list[MailboxOut]
     created_at: str | None
@@ -139,26 +192,6 @@ class ContactOut(BaseModel):
     name: str
 
 
-class ConversationSummaryOut(BaseModel):
-    id: int
-    connection_id: int | None
-    mailbox_id: int | None
-    subject: str
-    status: Literal["open", "pending", "resolved"]
-    contact: ContactOut | None
-    customer_id: int | None
-    assignee_id: int | None
-    team_id: int | None
-    created_at: str
-    updated_at: str
-    last_message_at: str
-
-
-class ConversationListOut(BaseModel):
-    total: int
-    items: list[ConversationSummaryOut]
-
-
 class AttachmentOut(BaseModel):
     id: int
     filename: str
@@ -177,88 +210,6 @@ class AddressOut(BaseModel):
     name: str = ""
 
 
-class MessageOut(BaseModel):
-    id: int
-    direction: Literal["in", "out", "note"]
-    author: str
-    from_: AddressOut = Field(alias="from", serialization_alias="from")
-    to: list[AddressOut]
-    cc: list[AddressOut]
-    reply_to: list[AddressOut]
-    subject: str
-    message_id: str | None
-    in_reply_to: str | None
-    references: list[str]
-    text: str
-    html: str = Field(
-        description="Sanitised HTML. Nothing in it loads by itself: URLs outside the mail are held back in"
-        " data-remote-src (and data-remote-srcset …) attributes, which a client may move back on request."
-    )
-    remote_references: int = Field(
-        0, description="How many URLs the HTML holds back (0: nothing to load; a 'Load images' button otherwise)."
-    )
-    reply_text: str = Field(description="What the sender newly wrote: no quoted history, no signature.")
-    signature: str
-    quoted_text: str
-    classification: dict[str, Any]
-    sent_at: str | None
-    created_at: str
-    delivery_status: str | None = Field(description="Outgoing mail: queued, sending, sent, failed, uncertain, bounced.")
-    delivery_detail: str
-    sent_copy: str | None = Field(
-        None,
-        description="Outgoing SMTP mail: its copy in the mailbox's Sent folder: pending, filed, failed; null when"
-        " none is kept (SendGrid, POP3, save_to_sent off, providers that file sent mail themselves).",
-    )
-    degraded_reason: str = Field(
-        "",
-        description="Incoming mail: why only part of it was understood (its parsing went over the work budget):"
-        " its HTML is not shown but kept as the file body.html; empty normally.",
-    )
-    attachments: list[AttachmentOut]
-
-    model_config = {"populate_by_name": True}
-
-
-class ConversationOut(ConversationSummaryOut):
-    description: str
-    messages: list[MessageOut]
-
-
-class ReplyIn(BaseModel):
-    text: str = Field(min_length=1, description="The agent's reply, plain text.")
-    author: str = Field(default="", description="The agent's name; fills {{ sender_name }} in the signature.")
-
-
-class ConversationStartIn(BaseModel):
-    """The agent writes first (seed 003): a new conversation from one of the connection's mailboxes."""
-
-    connection_id: int
-    to: str = Field(min_length=3, description="Recipient(s), e.g. 'Ann <ann@example.com>'; the first is the contact.")
-    cc: str = Field(default="", description="Copies, comma-separated.")
-    subject: str = Field(min_length=1)
-    text: str = Field(min_length=1, description="The message, plain text.")
-    author: str = Field(default="", description="The agent's name; fills {{ sender_name }} in the signature.")
-
-    @field_validator("to", "cc")
-    @classmethod
-    def _addresses(cls, value: str, info: ValidationInfo) -> str:
-        # Refused whole, not cleaned: the address parser unfolds line breaks (RFC 5322 §2.2.3), so
-        # "a@x.test\r\nBcc: b@y.test" would quietly become a different list of recipients.
-        return check_header_safe(info.field_name or "address", value)
-
-    @field_validator("subject")
-    @classmethod
-    def _subject(cls, value: str) -> str:
-        # A tab is white space in an unstructured header (RFC 5322 §3.2.2); every other control breaks it.
-        check_header_safe("subject", value.replace("\t", " "))
-        return value
-
-
-class ConversationPatch(BaseModel):
-    status: Literal["open", "pending", "resolved"] | None = None
-
-
 class RawMessageOut(BaseModel):
     id: int
     connection_id: int | None
@@ -274,7 +225,7 @@ class RawMessageOut(BaseModel):
     message_id: int | None
 
 
-class ReplayIn(BaseModel):
+class ReplayIn(RequestModel):
     ids: list[int] | None = Field(default=None, description="Quarantined raw messages to run again; all when omitted.")
 
 

@@ -182,6 +182,7 @@ def upgrade() -> None:
         batch.create_index("ix_conversations_team_id", ["team_id"], unique=False)
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("author_id", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("bcc", sa.JSON(), nullable=False, server_default="[]"))
         batch.create_foreign_key("fk_messages_author_id", "users", ["author_id"], ["id"], ondelete="SET NULL")
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(sa.Column("user_id", sa.Integer(), nullable=True))
@@ -192,13 +193,21 @@ def upgrade() -> None:
         batch.create_foreign_key("fk_api_tokens_user_id", "users", ["user_id"], ["id"], ondelete="CASCADE")
         batch.create_index("ix_api_tokens_user_id", ["user_id"], unique=False)
 
-    # The rows already there: times from what is known, tokens to an administrator.
+    # The rows already there: times from what is known, tokens to an administrator. Connections made
+    # before grouping was a choice keep grouping as they did: an open conversation of the sender took
+    # their mail whatever its subject, which is "contact"; new connections default to "thread".
+    op.execute("UPDATE connections SET grouping = 'contact'")
     op.execute("UPDATE conversations SET last_activity_at = COALESCE(updated_at, last_message_at, created_at)")
     op.execute("UPDATE contacts SET updated_at = created_at")
     op.execute("UPDATE customers SET updated_at = created_at")
     with op.batch_alter_table("conversations") as batch:
         batch.alter_column("last_activity_at", existing_type=sa.DateTime(), nullable=False)
         batch.create_index("ix_conversations_last_activity_at", ["last_activity_at"], unique=False)
+        batch.create_index("ix_conversations_status_activity", ["status", "last_activity_at", "id"], unique=False)
+        batch.create_index("ix_conversations_snooze", ["status", "snoozed_until"], unique=False)
+        batch.create_index(
+            "ix_conversations_connection_contact", ["connection_id", "contact_id", "status"], unique=False
+        )
     with op.batch_alter_table("contacts") as batch:
         batch.alter_column("updated_at", existing_type=sa.DateTime(), nullable=False)
     with op.batch_alter_table("customers") as batch:
@@ -228,8 +237,12 @@ def downgrade() -> None:
         batch.drop_column("user_id")
     with op.batch_alter_table("messages") as batch:
         batch.drop_constraint("fk_messages_author_id", type_="foreignkey")
+        batch.drop_column("bcc")
         batch.drop_column("author_id")
     with op.batch_alter_table("conversations") as batch:
+        batch.drop_index("ix_conversations_connection_contact")
+        batch.drop_index("ix_conversations_snooze")
+        batch.drop_index("ix_conversations_status_activity")
         batch.drop_index("ix_conversations_last_activity_at")
         batch.drop_index("ix_conversations_team_id")
         batch.drop_index("ix_conversations_assignee_id")
