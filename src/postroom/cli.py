@@ -475,10 +475,10 @@ def _marks() -> tuple[str, str, str]:
 def _read_settings_file(path: Path) -> dict[str, object]:
     """A connection's settings from a file: a JSON object (the API's body), or ``KEY=VALUE`` lines.
 
-    The ``KEY=VALUE`` form is what seed 003 calls environment variables, written as in an ``.env`` file:
-    ``#`` starts a comment line, ``export`` is allowed, and keys are either our field names or the seed's
-    variable names (EMAIL_NAME, IMAP_MAILBOX, CHECK_INTERVAL …). A value in double quotes may span lines
-    and knows the escapes ``\\n``, ``\\t``, ``\\"`` and ``\\\\`` (a multi-line SMTP_SIGNATURE); single quotes
+    The ``KEY=VALUE`` form holds environment variables, written as in an ``.env`` file: ``#`` starts a
+    comment line, ``export`` is allowed, and keys are either our field names or the environment-variable
+    names (EMAIL_NAME, IMAP_MAILBOX, CHECK_INTERVAL …). A value in double quotes may span lines and knows
+    the escapes ``\\n``, ``\\t``, ``\\"`` and ``\\\\`` (a multi-line SMTP_SIGNATURE); single quotes
     take the text as it is. The file is UTF-8, with or without a byte-order mark.
     """
     try:
@@ -618,7 +618,7 @@ def _input_error(error: ValidationError) -> str:
 
 
 _SETTINGS_HELP = (
-    "KEY=VALUE settings, as in the API body or the seed's variables (EMAIL_NAME=…); VALUE @FILE reads a file."
+    "KEY=VALUE settings, as in the API body or the environment-variable names (EMAIL_NAME=…); VALUE @FILE reads a file."
 )
 _FILE_OPTION = typer.Option("--from", "-f", help="A JSON object (the API body) or KEY=VALUE lines.")
 
@@ -718,7 +718,7 @@ def inbox_delete(
     name: str,
     confirm: Annotated[str, typer.Option("--confirm", help="The connection's name again: deletion is permanent.")],
 ) -> None:
-    """Delete a connection permanently (seed 004); its conversations stay readable."""
+    """Delete a connection permanently; its conversations stay readable."""
     service = _service()
     try:
         with service.db.write() as session:

@@ -180,7 +180,7 @@ class Settings(BaseSettings):
 
     smtp_bind: str = "127.0.0.1:2525"
     """``POSTROOM_SMTP_BIND`` — ``HOST:PORT`` of the SMTP listener that receives mail for forwarding-mode
-    connections (seed 000). Default ``127.0.0.1:2525``; put a public MX (or your mail server's relay) in
+    connections. Default ``127.0.0.1:2525``; put a public MX (or your mail server's relay) in
     front of it, or bind ``0.0.0.0:25``. An empty value turns the listener off."""
 
     inbound_domain: str = "localhost"

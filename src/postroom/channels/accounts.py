@@ -91,7 +91,7 @@ def imap_account(connection: Connection, mailbox: Mailbox, secrets: SecretBox) -
 
 
 def pop3_account(connection: Connection, mailbox: Mailbox, secrets: SecretBox) -> Pop3Account:
-    # The incoming-server columns hold the POP3 server of a pop3 connection (seed 004: one field for both).
+    # The incoming-server columns hold the POP3 server of a pop3 connection (one field for both).
     return Pop3Account(
         address=mailbox.address,
         host=mailbox.imap_host,
@@ -119,7 +119,7 @@ def smtp_account(mailbox: Mailbox, secrets: SecretBox) -> SmtpAccount:
 
 
 def sendgrid_account(connection: Connection, mailbox: Mailbox, secrets: SecretBox) -> SendgridAccount:
-    # One API key per connection (seed 004); the mailbox names the sender in logs and errors.
+    # One API key per connection; the mailbox names the sender in logs and errors.
     return SendgridAccount(
         address=mailbox.address,
         api_key=secrets.decrypt(connection.sendgrid_api_key_enc),
@@ -144,7 +144,7 @@ class MailboxAuth:
 
 
 def mailbox_auth(connection: Connection, mailbox: Mailbox, secrets: SecretBox, db: Database) -> MailboxAuth:
-    """The sign-in of a mailbox; with OAuth (seed 003) one token manager serves IMAP/POP3 and SMTP.
+    """The sign-in of a mailbox; with OAuth one token manager serves IMAP/POP3 and SMTP.
 
     The authenticators check, at the moment they would send the secret, that the connection is encrypted
     or goes to loopback, unless ``allow_plaintext_auth`` is on (see :func:`refuse_plaintext`).

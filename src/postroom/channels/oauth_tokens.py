@@ -143,7 +143,7 @@ def token_manager(
     client = OAuthClient(
         client_id=mailbox.oauth_client_id,
         client_secret=secrets.decrypt(mailbox.oauth_client_secret_enc),
-        # Seed 003: an empty token endpoint means Google's.
+        # An empty token endpoint means Google's.
         token_uri=mailbox.oauth_token_uri or DEFAULT_TOKEN_URI,
     )
     return TokenManager(mailbox.address, client, MailboxTokenStore(db, secrets, mailbox.id), http=http)

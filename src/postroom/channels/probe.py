@@ -1,4 +1,4 @@
-"""Test a connection ("Test connection", seeds 001 and 002): every step from DNS to the folder, timed and named.
+"""Test a connection ("Test connection"): every step from DNS to the folder, timed and named.
 
 :func:`probe_connection` checks each mailbox of a connection the way an admin would debug it by hand,
 one step at a time, and says for every step whether it passed, how long it took and what it found:
@@ -11,7 +11,7 @@ one step at a time, and says for every step whether it passed, how long it took 
   the folder (IMAP SEARCH on its ``X-Postroom-Probe`` header) or the POP3 maildrop and deleted again;
   for forwarding and webhook connections waited for in the raw store, where the provider pushes it.
 - with ``send_to``: a test mail from each mailbox to an address the admin names, through the connection's
-  outbound way (SMTP or SendGrid) — "Test SMTP" of seed 001: what a customer will receive.
+  outbound way (SMTP or SendGrid) — "Test SMTP": what a customer will receive.
 
 A failing step names the problem in the words of :mod:`postroom.tls` and the server (refused,
 timed out, unreachable, the certificate's fault, the server's answer to the password), and the steps

@@ -1,6 +1,6 @@
 """One running connection: sign in to every mailbox, then read them until stopped.
 
-Start (seed 003) signs in to every mailbox over IMAP and SMTP: status STARTING, then RUNNING, or
+Start signs in to every mailbox over IMAP and SMTP: status STARTING, then RUNNING, or
 ERROR with a message naming the failing account and protocol. While running, lost connections are
 retried with backoff by the sources; after ``error_after_failures`` failures in a row (or at once for
 a permanent error such as a refused password) the connection shows ERROR with the reason, and goes

@@ -1,9 +1,9 @@
 """Connections (inboxes): the admin's settings, validated, stored with secrets encrypted, shown masked.
 
-One connection serves one or more mailboxes (seed 003, "Connect several mailboxes"): the per-mailbox
+One connection serves one or more mailboxes (several mailboxes per connection): the per-mailbox
 fields take comma-separated values (or JSON lists), positional, and when a field has fewer values than
 there are addresses, its last value repeats. A change of ``address`` alone keeps each mailbox's own values,
-matched by address (see :func:`match_mailboxes`). The seeds' environment-variable names (``EMAIL_NAME``,
+matched by address (see :func:`match_mailboxes`). The environment-variable names (``EMAIL_NAME``,
 ``IMAP_MAILBOX``, …) are accepted in ``env`` as per-connection settings.
 
 What is required depends on how mail comes in (``mode``) and goes out (``outbound``):
@@ -19,7 +19,7 @@ webhook    SendGrid Inbound Parse or Mailgun route      address, webhook_provide
 
 ``outbound: smtp`` needs ``smtp_server``; ``outbound: sendgrid`` needs ``sendgrid_api_key`` instead.
 With ``oauth_enabled`` every mailbox needs its refresh token, client ID and client secret, and no
-mailbox may use a password: password and OAuth mailboxes cannot share a connection (seed 003).
+mailbox may use a password: password and OAuth mailboxes cannot share a connection.
 
 Where secrets go (the API never shows a stored secret, so whoever can change a connection must not be able
 to redirect one to a server of their choosing):
@@ -81,7 +81,7 @@ DEFAULT_SMTP_PORT = 587
 DEFAULT_CHECK_INTERVAL = 15.0
 DEFAULT_MAX_ATTACHMENT_BYTES = 10_485_760
 DEFAULT_SENDGRID_API_URL = "https://api.sendgrid.com"
-MAX_RESPONSE_DELAY = 172_800.0  # seed 002: 0-172800 seconds
+MAX_RESPONSE_DELAY = 172_800.0  # 0-172800 seconds (two days)
 CONTENT_TYPES = ("text/plain", "text/html")
 WEBHOOK_PROVIDERS = ("sendgrid", "mailgun")
 # Incoming default ports by protocol and encryption: implicit TLS has its own port (RFC 8314 §7).
@@ -89,8 +89,8 @@ _INCOMING_PORTS = {("imap", "ssl"): 993, ("imap", "other"): 143, ("pop3", "ssl")
 # Modes that read a mailbox themselves and so need an incoming server and credentials.
 _READING_MODES = (ConnectionMode.IMAP, ConnectionMode.POP3)
 
-# Spellings admins bring from other products (seed 002 says "StartTLS, TCP, SSL, or TLS"). A bare "TLS"
-# means different things by port: seed 002's Gmail guide writes "Port 587, Encryption TLS" for STARTTLS
+# Spellings admins bring from other products ("StartTLS, TCP, SSL, or TLS"). A bare "TLS"
+# means different things by port: provider guides write "Port 587, Encryption TLS" for STARTTLS
 # and "993 … SSL" for implicit TLS; see _tls_by_port.
 _IMAP_ENCRYPTION = {
     "ssl": "ssl",
@@ -147,10 +147,10 @@ _RESETTABLE = (
 # What a removed secret is carried as between update() and _secret(); it never reaches the database.
 _CLEARED = "\x00cleared"
 OAUTH_FIELDS = ("oauth_client_id", "oauth_client_secret", "oauth_refresh_token")
-# Seed 004 names the incoming server "POP3 or IMAP"; for a POP3 connection these spellings fill it.
+# One incoming server serves "POP3 or IMAP"; for a POP3 connection these spellings fill it.
 POP3_ALIASES = {"pop3_server": "imap_server", "pop3_port": "imap_port", "pop3_encryption": "imap_encryption"}
 
-# Seed environment-variable names → our field names. CHECK_INTERVAL and EMAIL_MAX_ATTACHMENT_BYTES
+# Environment-variable names → our field names. CHECK_INTERVAL and EMAIL_MAX_ATTACHMENT_BYTES
 # apply to the whole connection; EMAIL_NAME, IMAP_MAILBOX and MESSAGE_CONTENT_TYPE per mailbox.
 ENV_ALIASES = {
     "EMAIL_NAME": "email_name",
@@ -179,7 +179,7 @@ class ConnectionInput(BaseModel):
         default=None, description="How mail comes in: imap (default), pop3, forwarding or webhook."
     )
     outbound: Literal["smtp", "sendgrid"] | None = Field(
-        default=None, description="How mail goes out: smtp (default) or sendgrid (seed 004 'Server type')."
+        default=None, description="How mail goes out: smtp (default) or sendgrid."
     )
     address: MultiValue = Field(
         default=None,
@@ -202,7 +202,7 @@ class ConnectionInput(BaseModel):
     smtp_username: MultiValue = Field(default=None, description="Defaults to the IMAP username.")
     smtp_password: MultiValue = Field(default=None, description="Defaults to the IMAP password (write-only).")
     message_content_type: MultiValue = Field(default=None, description="text/plain (default) or text/html.")
-    reply_to: MultiValue = Field(default=None, description="Reply-To of outgoing mail (seed 004); default none.")
+    reply_to: MultiValue = Field(default=None, description="Reply-To of outgoing mail; default none.")
     sent_folder: MultiValue = Field(default=None, description="IMAP folder for sent mail; default the \\Sent one.")
     oauth_enabled: bool | None = Field(default=None, description="Sign in with OAuth2 (XOAUTH2); default off.")
     allow_plaintext_auth: bool | None = Field(
@@ -256,7 +256,9 @@ class ConnectionInput(BaseModel):
         default=None,
         description="Per-file inbound limit (EMAIL_MAX_ATTACHMENT_BYTES), 0 = none; default 10 MB.",
     )
-    env: dict[str, str] | None = Field(default=None, description="Seed variable names, e.g. {'EMAIL_NAME': 'Support'}.")
+    env: dict[str, str] | None = Field(
+        default=None, description="Environment-variable names, e.g. {'EMAIL_NAME': 'Support'}."
+    )
 
     @field_validator("name")
     @classmethod
@@ -273,7 +275,7 @@ def _cleared_fields(data: dict[str, Any], was_oauth: bool, is_oauth: bool) -> li
 
     A secret is removed by an explicit null ("" and the mask keep it, as a form sends them back), for
     example ``smtp_password`` to sign in to SMTP with the IMAP password again. Switching ``oauth_enabled``
-    changes how every mailbox signs in, and seed 003 forbids mixing: the credentials of the way left
+    changes how every mailbox signs in, and a connection cannot mix the two: the credentials of the way left
     behind (passwords, or the OAuth client and grant) are removed unless the same update gives them.
     """
     cleared = [f for f in SECRET_FIELDS if f in data and data[f] is None]
@@ -322,7 +324,7 @@ def match_mailboxes(old: Sequence[str], new: Sequence[str]) -> list[int | None]:
 def _carried(values: list[str], match: int | None, secret: bool) -> str:
     """A stored per-mailbox value for a mailbox of the new address list (see :func:`match_mailboxes`).
 
-    A new mailbox takes the last stored value (seed 003's "the last value repeats"), except a secret:
+    A new mailbox takes the last stored value ("the last value repeats"), except a secret:
     one mailbox's password is never another's. The caller passes the SMTP user name as a secret too: without
     the password that goes with it, another mailbox's SMTP login would sign the new one in with its own IMAP
     password (535); with neither, SMTP signs in as the mailbox's own user.
@@ -404,7 +406,7 @@ def _name_race(name: str) -> Iterator[None]:
 
 
 def _positional(values: list[str], count: int) -> list[str]:
-    """Stretch values to one per mailbox: the last value repeats (seed 003)."""
+    """Stretch values to one per mailbox: the last value repeats."""
     if not values:
         return [""] * count
     return [values[i] if i < len(values) else values[-1] for i in range(count)]
@@ -484,7 +486,7 @@ def _check_interval(raw: float | str) -> float:
         raise InvalidSetting("check_interval", f"{raw!r} is not a number of seconds") from None
     if not numbers:
         raise InvalidSetting("check_interval", "must be a number of seconds")
-    # Seed 003: one value for the whole connection; with several values the smallest is used.
+    # One value for the whole connection; with several values the smallest is used.
     smallest = min(numbers)
     if not 1 <= smallest <= 86_400:
         raise InvalidSetting("check_interval", f"{smallest:g} s is outside 1-86400 seconds")
@@ -757,7 +759,7 @@ class ConnectionService:
             self._replace_mailboxes(session, connection, new_boxes)
         self._check_whole(connection)
         if any(field not in _LABEL_FIELDS for field in data):
-            # Running workers compare revisions and restart with the new settings (seed 003: changed
+            # Running workers compare revisions and restart with the new settings (changed
             # credentials take effect on restart; we restart for the admin). A new name or description
             # changes nothing that runs (the supervisor and runners read only the revision), so no restart.
             connection.revision += 1
@@ -894,7 +896,7 @@ class ConnectionService:
         return list(reversed(rows))
 
     def inbound_address(self, connection: Connection) -> str | None:
-        """The generated address a forwarding connection receives on (seed 000)."""
+        """The generated address a forwarding connection receives on."""
         if connection.mode is not ConnectionMode.FORWARDING or not connection.inbound_key:
             return None
         return f"{connection.inbound_key}@{self.inbound_domain}"
@@ -1174,7 +1176,7 @@ class ConnectionService:
             if len(values) > count:
                 raise InvalidSetting(field, f"has {len(values)} values for {count} address(es)")
             if field == "oauth_refresh_token" and connection.oauth_enabled and 0 < len(values) < count:
-                # A refresh token is one account's grant (seed 003: one per mailbox); it never repeats.
+                # A refresh token is one account's grant (one per mailbox); it never repeats.
                 raise InvalidSetting(field, f"needs one refresh token per mailbox: {len(values)} for {count}")
             columns[field] = _positional(values, count)
         matches = match_mailboxes([b.address for b in existing], addresses)

@@ -87,7 +87,7 @@ _UNSET: Any = object()
 
 
 def response_delay(connection: Connection) -> float:
-    """Seconds a reply waits before it goes out (seed 002 "Response Delay"): uniform in [min, max]."""
+    """Seconds a reply waits before it goes out (the response delay): uniform in [min, max]."""
     low, high = connection.response_delay_min, connection.response_delay_max
     if high <= 0:
         return 0.0
@@ -455,7 +455,7 @@ class ConversationService:
     ) -> tuple[Conversation, Message, list[Event]]:
         """The agent writes first: a new conversation with an outgoing message, queued like a reply.
 
-        Seed 003: a customer who already has a conversation on this connection keeps the address it was
+        A customer who already has a conversation on this connection keeps the address it was
         written from; otherwise new conversations rotate through the connection's mailboxes.
         """
         if not text.strip():

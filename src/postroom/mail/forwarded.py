@@ -1,6 +1,6 @@
 """Whom a forwarded mail was for: the original recipient, read from the headers that forwarding leaves.
 
-When an admin forwards ``support@company.example`` to a generated address on our SMTP listener (seed 000),
+When an admin forwards ``support@company.example`` to a generated address on our SMTP listener,
 the SMTP envelope names only the generated address (RFC 5321 §3.3: the envelope, not the header, routes a
 mail). Which of the connection's mailboxes the mail belongs to survives in header fields instead, and each
 kind of forwarder leaves a different one:

@@ -1,14 +1,14 @@
 """Stage ``thread``: find the conversation this mail belongs to, or open a new one.
 
-In order (seeds 001, 002, 003):
+In order:
 1. a Postroom reply token (in a recipient's plus address or in a Message-ID it answers);
 2. a delivery report about one of our messages joins that message's conversation;
 3. In-Reply-To, then References newest first, naming a message this connection knows (RFC 5322 §3.6.4);
 4. with the connection's ``grouping`` "contact" only: the conversation of the same contact on the same
-   connection that is not resolved, whatever the subject (seed 003's rule);
+   connection that is not resolved, whatever the subject;
 5. a reply ("Re: …") to a conversation of the same contact on the mailbox with the same subject (reopened
    when it was resolved);
-6. otherwise a new conversation titled with the subject, the new text as its description (seed 001), in
+6. otherwise a new conversation titled with the subject, the new text as its description, in
    the connection's team's queue.
 
 With ``grouping`` "thread" (the default) a mail that answers nothing opens a conversation of its own:

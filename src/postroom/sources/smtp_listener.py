@@ -1,4 +1,4 @@
-"""Postroom's own SMTP listener: mail forwarded to a generated address arrives here (forwarding mode, seed 000).
+"""Postroom's own SMTP listener: mail forwarded to a generated address arrives here (forwarding mode).
 
 The listener is a receiving MTA on aiosmtpd, and it follows the house rule "accept fast, process later"
 (DESIGN §6.3): a recipient nobody here knows is refused at RCPT, before any data is sent; an accepted

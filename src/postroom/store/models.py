@@ -73,12 +73,12 @@ class ConnectionMode(enum.StrEnum):
 
     IMAP = "imap"  # read the mailbox over IMAP (IDLE + poll)
     POP3 = "pop3"  # read the mailbox over POP3 (UIDL cursor)
-    FORWARDING = "forwarding"  # the admin forwards to a generated address on our SMTP listener (seed 000)
+    FORWARDING = "forwarding"  # the admin forwards to a generated address on our SMTP listener
     WEBHOOK = "webhook"  # a provider (SendGrid Inbound Parse, Mailgun routes) posts the raw MIME to us
 
 
 class OutboundKind(enum.StrEnum):
-    """How mail goes out (seed 004: "Server type: SMTP or SendGrid")."""
+    """How mail goes out: over SMTP or through the SendGrid API."""
 
     SMTP = "smtp"
     SENDGRID = "sendgrid"
@@ -187,26 +187,26 @@ class Connection(Base):
     unread_only: Mapped[bool] = mapped_column(Boolean, default=False)
     smtp_signature: Mapped[str] = mapped_column(Text, default="")
     max_attachment_bytes: Mapped[int] = mapped_column(BigInteger, default=10_485_760)
-    # Further per-connection settings by their seed names (e.g. EMAIL_NAME); see helpdesk.connections.
+    # Further per-connection settings by their environment-variable names (e.g. EMAIL_NAME); see helpdesk.connections.
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     outbound: Mapped[OutboundKind] = mapped_column(_enum(OutboundKind), default=OutboundKind.SMTP)
     sendgrid_api_key_enc: Mapped[str] = mapped_column(Text, default="")
     sendgrid_api_url: Mapped[str] = mapped_column(String(255), default="https://api.sendgrid.com")
-    # Seed 003: OAuth applies to the whole connection; every mailbox then carries its own OAuth credentials.
+    # OAuth applies to the whole connection; every mailbox then carries its own OAuth credentials.
     oauth_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # The random local part of a forwarding address (<inbound_key>@<POSTROOM_INBOUND_DOMAIN>), or the key in a
     # webhook URL; None for connections that read a mailbox themselves.
     inbound_key: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     webhook_provider: Mapped[str] = mapped_column(String(16), default="")  # "", "sendgrid" or "mailgun"
     webhook_signing_key_enc: Mapped[str] = mapped_column(Text, default="")
-    # POP3 only: delete from the server after the raw mail is stored (seed 004; off unless the admin asks).
+    # POP3 only: delete from the server after the raw mail is stored (off unless the admin asks).
     delete_after_import: Mapped[bool] = mapped_column(Boolean, default=False)
     # Append what we send over SMTP to the mailbox's Sent folder (IMAP connections).
     save_to_sent: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Seed 002 "Response Delay": a reply waits a random time in [min, max] seconds before it goes out.
+    # Response delay: a reply waits a random time in [min, max] seconds before it goes out.
     response_delay_min: Mapped[float] = mapped_column(Float, default=0.0)
     response_delay_max: Mapped[float] = mapped_column(Float, default=0.0)
-    # Where the next agent-first conversation's mailbox rotation continues (seed 003).
+    # Where the next agent-first conversation's mailbox rotation continues.
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     # Passwords, tokens and API keys may go over an unencrypted link to a host other than loopback only
     # when the admin allows it here (off by default; shown as a warning).
@@ -239,7 +239,7 @@ class Mailbox(Base):
     message_content_type: Mapped[str] = mapped_column(String(20), default="text/plain")
     username: Mapped[str] = mapped_column(String(320), default="")
     password_enc: Mapped[str] = mapped_column(Text, default="")
-    # The incoming server: IMAP, or POP3 when the connection's mode is pop3 (seed 004 has one field for both).
+    # The incoming server: IMAP, or POP3 when the connection's mode is pop3 (one field for both).
     imap_host: Mapped[str] = mapped_column(String(255), default="")
     imap_port: Mapped[int] = mapped_column(Integer, default=993)
     imap_encryption: Mapped[str] = mapped_column(String(16), default="ssl")
@@ -250,7 +250,7 @@ class Mailbox(Base):
     smtp_encryption: Mapped[str] = mapped_column(String(16), default="auto")
     smtp_username: Mapped[str] = mapped_column(String(320), default="")
     smtp_password_enc: Mapped[str] = mapped_column(Text, default="")
-    reply_to: Mapped[str] = mapped_column(String(320), default="")  # seed 004 "Reply to"; empty = the address
+    reply_to: Mapped[str] = mapped_column(String(320), default="")  # Reply-To of outgoing mail; empty = the address
     sent_folder: Mapped[str] = mapped_column(String(255), default="")  # empty = the folder marked \Sent
     oauth_client_id: Mapped[str] = mapped_column(String(500), default="")
     oauth_client_secret_enc: Mapped[str] = mapped_column(Text, default="")
@@ -322,7 +322,7 @@ class Customer(Base):
 
 
 class CustomerDomain(Base):
-    """Mail from this domain belongs to the customer (seed 001: Customer Domain mapping)."""
+    """Mail from this domain belongs to the customer (customer domain mapping)."""
 
     __tablename__ = "customer_domains"
 
@@ -375,7 +375,7 @@ class Conversation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"), index=True)
-    # The mailbox the conversation stays on: the agent answers from this address (seed 003).
+    # The mailbox the conversation stays on: the agent answers from this address.
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id", ondelete="SET NULL"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)

@@ -88,7 +88,7 @@ def list_conversations(
 @router.post("/conversations", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
 def start_conversation(body: ConversationStartIn, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
     """The agent writes first: new conversations rotate through the connection's mailboxes, and a customer
-    who was written to before keeps the same sender address (seed 003)."""
+    who was written to before keeps the same sender address."""
     with service.db.write() as session:
         conversation, _, events = service.conversations.start(
             session,

@@ -101,7 +101,7 @@ class ReplyIn(_Strict):
 
 
 class ConversationStartIn(_Strict):
-    """The agent writes first (seed 003): a new conversation from one of the connection's mailboxes."""
+    """The agent writes first: a new conversation from one of the connection's mailboxes."""
 
     connection_id: int
     to: str = Field(min_length=3, description="Recipient(s), e.g. 'Ann <ann@example.com>'; the first is the contact.")
