@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from postroom.api.app import create_app
 from postroom.api.tokens import create_token
 from postroom.channels.sink import MailboxSink
+from postroom.helpdesk import search
 from postroom.helpdesk.users import UserService
 from postroom.service import Service
 from postroom.sources.base import FetchedMail, ImapCursor
@@ -266,6 +267,51 @@ def test_search_finds_subjects_texts_quotes_names_and_addresses(desk: Desk) -> N
         assert response.status_code in (200, 422), (q, response.text)
     assert desk.search("OR") == []
     assert desk.search("NEAR(") == []
+
+
+def test_search_pages_are_the_same_whether_matches_are_collected_or_tested_one_by_one(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rare query's matches are collected first, a common one's conversations are tested in list order
+    # (helpdesk.search.MATCH_PROBE decides): both shapes must give the same pages and cursors.
+    desk.deliver(
+        *(
+            make_mail(
+                f"Case {i}",
+                sender=f"Person {i % 3} <p{i % 3}@acme.test>",
+                body=f"The walrus number {i} waits in the café.\n" if i % 2 else "Nothing to see.\n",
+            )
+            for i in range(11)
+        )
+    )
+    open_ = desk.api.conversations()[0]["id"]
+    desk.patch(f"/conversations/{open_}", {"status": "resolved"})
+
+    def pages(q: str, **params: Any) -> list[tuple[list[int], str | None]]:
+        seen: list[tuple[list[int], str | None]] = []
+        cursor: str | None = None
+        while True:
+            query = {"q": q, "limit": 2, **params, **({"cursor": cursor} if cursor else {})}
+            response = desk.api.client.get("/api/v1/conversations", params=query)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            seen.append(([c["id"] for c in body["items"]], body["next_cursor"]))
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return seen
+
+    # Prefixes that FTS5 gets spelt out (walr, walrus-numb, caf) or not (café, zzz), contacts, phrases.
+    queries = ["walrus", "walr", "wal number", '"walrus number"', "walrus-numb", "person 1", "p2@acme.test"]
+    queries += ["acme", "caf", "café", "nothing", "zzz", "walrus nothing", "person walrus"]
+    for q in queries:
+        for params in ({}, {"status": "open"}):
+            monkeypatch.setattr(search, "MATCH_PROBE", {"sqlite": 0, "postgresql": 0})
+            tested = pages(q, **params)
+            monkeypatch.setattr(search, "MATCH_PROBE", {"sqlite": 10**6, "postgresql": 10**6})
+            collected = pages(q, **params)
+            assert tested == collected, (q, params)
+    assert sum(len(ids) for ids, _ in pages("walrus")) == 5
+    assert sum(len(ids) for ids, _ in pages("acme")) == 11
 
 
 def test_agents_read_and_change_contacts_and_customers_and_anonymous_nothing(desk: Desk) -> None:

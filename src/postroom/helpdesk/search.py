@@ -13,7 +13,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Integer, bindparam, false, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    TextClause,
+    bindparam,
+    column,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from postroom.store.db import SqlCursor
@@ -22,6 +37,7 @@ from postroom.store.search_index import (
     DELETE_CONTACT,
     INSERT_CONTACT,
     INSERT_MESSAGE,
+    SIMPLE_CONFIG,
     contact_document,
     message_document,
     words,
@@ -77,39 +93,165 @@ def tsquery(terms: list[Term]) -> str:
     return " & ".join(f"({one(t)})" for t in terms)
 
 
+# How many matching messages a search collects before it calls a query common (see
+# :func:`conversations_matching`): fewer, and their conversations are fetched and the list is cut from
+# them; as many, and the list walks its own order testing each conversation instead. Per database, from
+# bench/bench_search.py at 100,000 conversations: PostgreSQL tests a conversation in microseconds (its
+# few documents through an index), FTS5 a message in time that grows with the word's list (a seek in
+# it), so on SQLite a word must be much more frequent before walking the list beats collecting.
+MATCH_PROBE: dict[str, int] = {"postgresql": 2_000, "sqlite": 20_000}
+
+
+_MESSAGE_SEARCH = table("message_search", column("rowid"), column("conversation_id"), column("document"))
+
+
+def _message_matches(query: str, dialect: str) -> TextClause:
+    # Message ids only: FTS5 answers them from its index without reading each document's row.
+    if dialect == "postgresql":
+        return text(
+            "SELECT message_id FROM message_search WHERE document @@ to_tsquery('simple', :search_q) LIMIT :search_n"
+        ).bindparams(bindparam("search_q", query))
+    return text("SELECT rowid FROM message_search WHERE message_search MATCH :search_q LIMIT :search_n").bindparams(
+        bindparam("search_q", query)
+    )
+
+
+def _message_conversations(query: str, dialect: str) -> TextClause:
+    if dialect == "postgresql":
+        return text(
+            "SELECT DISTINCT conversation_id FROM message_search WHERE document @@ to_tsquery('simple', :search_q)"
+        ).bindparams(bindparam("search_q", query))
+    return text("SELECT DISTINCT conversation_id FROM message_search WHERE message_search MATCH :search_q").bindparams(
+        bindparam("search_q", query)
+    )
+
+
+# A prefix FTS5 cannot look up in its index is expanded to the words it stands for (below); one that
+# stands for more than this many words keeps FTS5's own prefix search.
+MAX_PREFIX_WORDS = 64
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _fts5_expanded(session: Session, terms: list[Term]) -> str | None:
+    """The FTS5 query with its prefix spelt out as the words it stands for; None when no message can match.
+
+    FTS5 answers a prefix (``invoice*``) by merging the lists of every indexed word that starts with it
+    before it returns a row, and does that anew for every query, however few rows it is restricted to:
+    for a common word that is milliseconds per tested message, and the whole match set for the probe.
+    The words themselves (from ``message_search_vocab``) it reads incrementally, with a seek in each
+    list. Only ASCII prefixes are expanded: the tokenizer folds other letters (diacritics), and the
+    vocabulary holds the folded words, so a non-ASCII prefix would not find its words there.
+    """
+    last = terms[-1]
+    prefix = last.words[-1]
+    if not last.prefix or not _ASCII_WORD.fullmatch(prefix):
+        return fts5_query(terms)
+    # Every word that starts with ``prefix`` sorts between it and the prefix with its last letter advanced.
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    found = session.scalars(
+        text("SELECT term FROM message_search_vocab WHERE term >= :low AND term < :high LIMIT :n"),
+        {"low": prefix, "high": upper, "n": MAX_PREFIX_WORDS + 1},
+    ).all()
+    if len(found) > MAX_PREFIX_WORDS:
+        return fts5_query(terms)
+    if not found:
+        return None
+    head = " ".join(last.words[:-1])
+    alternatives = " OR ".join(f'"{head} {word}"' if head else f'"{word}"' for word in found)
+    return " AND ".join([*(fts5_query([t]) for t in terms[:-1]), f"({alternatives})"])
+
+
+def _contact_ids(terms: list[Term], dialect: str) -> Select[tuple[int]]:
+    if dialect == "postgresql":
+        found = text(
+            "SELECT contact_id AS id FROM contact_search WHERE document @@ to_tsquery('simple', :search_q_c)"
+        ).bindparams(bindparam("search_q_c", tsquery(terms)))
+    else:
+        found = text("SELECT rowid AS id FROM contact_search WHERE contact_search MATCH :search_q_c").bindparams(
+            bindparam("search_q_c", fts5_query(terms))
+        )
+    ids = found.columns(id=Integer).subquery()
+    return select(ids.c.id)
+
+
+def _message_exists(query: str, dialect: str) -> ColumnElement[bool]:
+    """Whether one of the conversation's messages matches: a few index probes per conversation."""
+    if dialect == "postgresql":
+        # Through ix_message_search_conversation: the conversation's few documents, each tested. OFFSET 0
+        # keeps the planner from turning the EXISTS into a hashed set of every matching message (its
+        # choice for a common word, and the very cost this shape is here to avoid).
+        return exists(
+            select(literal_column("1"))
+            .select_from(_MESSAGE_SEARCH)
+            .where(
+                _MESSAGE_SEARCH.c.conversation_id == Conversation.id,
+                _MESSAGE_SEARCH.c.document.op("@@")(func.to_tsquery(SIMPLE_CONFIG, bindparam("search_q_x", query))),
+            )
+            .offset(0)
+        )
+    # FTS5 filters an UNINDEXED column only after the whole MATCH; a rowid equality it pushes into the
+    # match itself (a seek in each term's doclist). So: the conversation's messages (their index), then
+    # MATCH restricted to each message's rowid.
+    return exists(
+        select(literal_column("1"))
+        .select_from(Message)
+        .join(_MESSAGE_SEARCH, _MESSAGE_SEARCH.c.rowid == Message.id)
+        .where(
+            Message.conversation_id == Conversation.id,
+            literal_column("message_search").op("MATCH")(bindparam("search_q_x", query)),
+        )
+    )
+
+
 def matching(q: str, dialect: str) -> ColumnElement[bool]:
     """A condition on conversations: those whose messages or contact match the query ``q``.
 
     ``dialect`` is the database's dialect name (``session.get_bind().dialect.name``). A query without a
-    single word (``"*"``, ``"--"``) matches nothing.
+    single word (``"*"``, ``"--"``) matches nothing. Tested conversation by conversation: right for a
+    list that stops at a page; :func:`conversations_matching` picks the faster shape for a query.
     """
     terms = parse(q)
     if not terms:
         return false()
-    if dialect == "postgresql":
-        value = tsquery(terms)
-        messages = text(
-            "SELECT conversation_id AS id FROM message_search WHERE document @@ to_tsquery('simple', :search_q)"
-        ).bindparams(bindparam("search_q", value))
-        contacts = text(
-            "SELECT contact_id AS id FROM contact_search WHERE document @@ to_tsquery('simple', :search_q_c)"
-        ).bindparams(bindparam("search_q_c", value))
-    else:
-        value = fts5_query(terms)
-        messages = text(
-            "SELECT conversation_id AS id FROM message_search WHERE message_search MATCH :search_q"
-        ).bindparams(bindparam("search_q", value))
-        contacts = text("SELECT rowid AS id FROM contact_search WHERE contact_search MATCH :search_q_c").bindparams(
-            bindparam("search_q_c", value)
-        )
-    conversation_ids = messages.columns(id=Integer).subquery()
-    contact_ids = contacts.columns(id=Integer).subquery()
-    # Two conditions ORed rather than one IN over a UNION: each subquery runs once (a hashed set), and
-    # the list keeps walking its own index (last activity) until the page is full.
-    return or_(
-        Conversation.id.in_(select(conversation_ids.c.id)),
-        Conversation.contact_id.in_(select(contact_ids.c.id)),
-    )
+    return _tested(terms, dialect, tsquery(terms) if dialect == "postgresql" else fts5_query(terms))
+
+
+def _tested(terms: list[Term], dialect: str, query: str | None) -> ColumnElement[bool]:
+    """Conversation by conversation; ``query``: the engine's query string for messages, None when no
+    message can match."""
+    of_contacts = Conversation.contact_id.in_(_contact_ids(terms, dialect))
+    if query is None:
+        return of_contacts
+    return or_(_message_exists(query, dialect), of_contacts)
+
+
+def conversations_matching(session: Session, q: str, probe: int | None = None) -> ColumnElement[bool]:
+    """The condition of :func:`matching`, in the shape that is fast for this query in this database.
+
+    A list by last activity that keeps conversations with a match must either build the whole match set
+    first (fast for a rare word, but a word in most messages costs hundreds of thousands of index
+    entries whatever the page) or test conversations in list order until the page is full (fast for a
+    common word, but a rare one makes it test every conversation). So the engine is first asked for at
+    most ``probe`` matching messages (``MATCH_PROBE``): fewer came, and they are all there are, so the
+    condition is their conversations' ids (and those of the matching contacts'); as many, and the
+    conversations are tested one by one. Both shapes select the same conversations.
+    """
+    dialect = session.get_bind().dialect.name
+    limit = MATCH_PROBE.get(dialect, MATCH_PROBE["sqlite"]) if probe is None else probe
+    terms = parse(q)
+    if not terms:
+        return false()
+    query = tsquery(terms) if dialect == "postgresql" else _fts5_expanded(session, terms)
+    if query is not None and len(session.scalars(_message_matches(query, dialect), {"search_n": limit}).all()) >= limit:
+        return _tested(terms, dialect, query)
+    of_contacts = session.scalars(
+        select(Conversation.id).where(Conversation.contact_id.in_(_contact_ids(terms, dialect))).limit(limit)
+    ).all()
+    if len(of_contacts) >= limit:
+        return _tested(terms, dialect, query)
+    found = session.scalars(_message_conversations(query, dialect)).all() if query is not None else []
+    ids = sorted({*found, *of_contacts})
+    return Conversation.id.in_(ids) if ids else false()
 
 
 # -- keeping the index in step (inside the transaction that writes the row) ---------------------------

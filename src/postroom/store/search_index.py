@@ -68,7 +68,8 @@ _PG_MESSAGES = Table(
 )
 _PG_CONTACTS = Table(CONTACT_SEARCH, _pg_shapes, Column("contact_id", Integer), Column("document", TSVECTOR))
 
-_SIMPLE: ColumnElement[str] = literal_column("'simple'", Text)
+SIMPLE_CONFIG: ColumnElement[str] = literal_column("'simple'", Text)
+_SIMPLE = SIMPLE_CONFIG
 
 
 def _pg_vector() -> ClauseElement:

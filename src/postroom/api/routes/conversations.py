@@ -77,8 +77,8 @@ def list_conversations(
     conversations = service.conversations
     with service.db.read() as session:
         if q:
-            # Full-text search (helpdesk.search): a condition on Conversation.id, in this database's engine.
-            flt = dataclasses.replace(flt, matching=search.matching(q, session.get_bind().dialect.name))
+            # Full-text search (helpdesk.search): a condition on conversations, in this database's engine.
+            flt = dataclasses.replace(flt, matching=search.conversations_matching(session, q))
         rows, next_cursor = keyset_page(session, conversations.list_query(flt), LIST_ORDER, page)
         items = conversations.summaries(session, rows)
     link_next(request, response, next_cursor)

@@ -37,6 +37,8 @@ def upgrade() -> None:
             " conversation_id INTEGER NOT NULL, document TSVECTOR NOT NULL)"
         )
         op.execute("CREATE INDEX ix_message_search_document ON message_search USING GIN (document)")
+        # A search for a common word tests conversations one by one (helpdesk.search): their documents.
+        op.execute("CREATE INDEX ix_message_search_conversation ON message_search (conversation_id)")
         op.execute(
             "CREATE TABLE contact_search (contact_id INTEGER PRIMARY KEY REFERENCES contacts (id) ON DELETE CASCADE,"
             " document TSVECTOR NOT NULL)"
@@ -54,6 +56,8 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE message_search USING fts5(body, conversation_id UNINDEXED,"
             " tokenize = 'unicode61 remove_diacritics 2')"
         )
+        # The indexed words, for expanding a prefix into the words it stands for (helpdesk.search).
+        op.execute("CREATE VIRTUAL TABLE message_search_vocab USING fts5vocab(message_search, 'row')")
         op.execute("CREATE VIRTUAL TABLE contact_search USING fts5(body, tokenize = 'unicode61 remove_diacritics 2')")
         # PostgreSQL's foreign keys cascade; here triggers do, so no document outlives its row.
         op.execute(
@@ -101,5 +105,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         op.execute("DROP TRIGGER IF EXISTS message_search_delete")
         op.execute("DROP TRIGGER IF EXISTS contact_search_delete")
+        op.execute("DROP TABLE IF EXISTS message_search_vocab")
     op.execute("DROP TABLE IF EXISTS message_search")
     op.execute("DROP TABLE IF EXISTS contact_search")
