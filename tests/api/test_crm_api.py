@@ -7,44 +7,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from test_conversations_api import Desk as ConversationsDesk
 
 from postroom.api.app import create_app
 from postroom.api.tokens import create_token
-from postroom.channels.sink import MailboxSink
 from postroom.helpdesk import search
 from postroom.helpdesk.users import UserService
 from postroom.service import Service
-from postroom.sources.base import FetchedMail, ImapCursor
 from postroom.store.models import Role
 from postroom.testing.mails import make_mail
 from support import Api
 
-BODY: dict[str, Any] = {
-    "name": "Support",
-    "address": "support@example.test",
-    "password": "pw",
-    "imap_server": "imap.example.test",
-    "smtp_server": "smtp.example.test",
-}
 
-
-class Desk:
-    """An API with one connection, into whose mailbox mail is delivered as a source would."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self.connection = api.post("/connections", BODY, expect=201)
-        mailbox_id = self.connection["mailboxes"][0]["id"]
-        self.sink = MailboxSink(api.service.db, self.connection["id"], mailbox_id, on_stored=lambda n: None)
-        self.uid = 0
-
-    def deliver(self, *raws: bytes) -> None:
-        mails = []
-        for raw in raws:
-            self.uid += 1
-            mails.append(FetchedMail(uid=self.uid, raw=raw))
-        self.sink.store(mails, ImapCursor(1, self.uid))
-        self.api.service.pipeline.drain()
+class Desk(ConversationsDesk):
+    """The conversations tests' desk (one connection, mail delivered as a source would), with CRM shortcuts."""
 
     def patch(self, path: str, body: Any, expect: int = 200) -> Any:
         response = self.api.client.patch(f"/api/v1{path}", json=body)
