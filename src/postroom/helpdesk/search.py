@@ -306,13 +306,4 @@ def contacts_matching(q: str, dialect: str) -> ColumnElement[bool]:
     terms = parse(q)
     if not terms:
         return false()
-    if dialect == "postgresql":
-        found = text(
-            "SELECT contact_id AS id FROM contact_search WHERE document @@ to_tsquery('simple', :contact_q)"
-        ).bindparams(bindparam("contact_q", tsquery(terms)))
-    else:
-        found = text("SELECT rowid AS id FROM contact_search WHERE contact_search MATCH :contact_q").bindparams(
-            bindparam("contact_q", fts5_query(terms))
-        )
-    ids = found.columns(id=Integer).subquery()
-    return Contact.id.in_(select(ids.c.id))
+    return Contact.id.in_(_contact_ids(terms, dialect))
