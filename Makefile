@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest dovecot bench clean
+.PHONY: run test lint typecheck pytest dovecot chromium bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/postroom serve
 
 ## make test: set up, then lint, type-check and run every test against real peers on loopback.
-test: $(STAMP) dovecot lint typecheck pytest
+test: $(STAMP) dovecot chromium lint typecheck pytest
 
 # Dovecot is a real peer of the tests. Install it when missing and we may (root); otherwise the
 # Dovecot tests skip loudly, except under CI=true where a missing Dovecot fails the run.
@@ -38,6 +38,22 @@ dovecot:
 	    echo "# The IMAP/POP3 integration tests will be SKIPPED.                  #"; \
 	    echo "# Install it with: sudo apt-get install dovecot-imapd dovecot-pop3d #"; \
 	    echo "#####################################################################"; \
+	  fi; \
+	fi
+
+# Chromium is the browser of the web app's end-to-end tests (Playwright drives Debian's package by its
+# path; Playwright's own browser download is never used). Installed like Dovecot; required under CI=true.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Chromium (chromium) for the browser tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  elif [ "$$CI" = true ]; then \
+	    echo "ERROR: Chromium is missing and cannot be installed (not root): CI must run the browser tests" >&2; exit 1; \
+	  else \
+	    echo "WARNING: Chromium is missing and cannot be installed (not root): the browser tests will be SKIPPED."; \
+	    echo "Install it with: sudo apt-get install chromium"; \
 	  fi; \
 	fi
 

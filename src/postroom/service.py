@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 
@@ -21,6 +22,8 @@ from postroom.channels.runner import RunnerPolicy
 from postroom.channels.supervisor import Supervisor, SupervisorPolicy
 from postroom.helpdesk.connections import ConnectionService
 from postroom.helpdesk.conversations import ConversationService
+from postroom.helpdesk.invitations import InvitationService
+from postroom.helpdesk.users import UserService
 from postroom.jobs.leases import WorkerHeartbeat
 from postroom.jobs.outbox import OutboxLimits, OutboxWorker, RetryPolicy, Sender
 from postroom.pipeline.context import Event, PipelineServices
@@ -114,6 +117,8 @@ class Service:
         self.reply_token_key = settings.reply_token_key()
         self.blobs = LocalBlobStore(settings.attachments_dir)
         self.events = EventBus()
+        # One per process: the hasher is stateless, and the dummy hash for unknown addresses is made once.
+        self.users = UserService()
         self.connections = ConnectionService(self.secrets, settings.inbound_domain)
         self.conversations = ConversationService(self.reply_token_key)
         self.pipeline = PipelineRunner(
@@ -243,6 +248,13 @@ class Service:
 
     def connections_changed(self) -> None:
         self.supervisor.wake()
+
+    def invitations(self) -> InvitationService:
+        """Invitations signed with this installation's key, their links under its public address."""
+        settings = self.settings
+        return InvitationService(
+            settings.invitation_key(), settings.base_url, timedelta(hours=settings.invitation_hours), self.users
+        )
 
     def outbox_changed(self) -> None:
         self.outbox.wake()

@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     invitation_hours: float = Field(default=72.0, gt=0, le=24 * 366)
     """``POSTROOM_INVITATION_HOURS`` — how long an invitation link works (once). Default 72 hours."""
 
+    session_hours: float = Field(default=168.0, gt=0, le=24 * 366)
+    """``POSTROOM_SESSION_HOURS`` — how long a browser session lasts after signing in at ``/login``.
+    Default 168 hours (a week); signing out, disabling the user or revoking the session ends it sooner."""
+
     secret_key: SecretStr | None = None
     """``POSTROOM_SECRET_KEY`` — Fernet key (32 url-safe base64 bytes) that encrypts stored passwords
     and tokens. Default: read from ``secret.key`` in the data dir, generated there on first start.

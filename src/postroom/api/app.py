@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from postroom import __version__
+from postroom import __version__, web
 from postroom.api import problems
 from postroom.api.deps import current_principal, require_admin
 from postroom.api.problems import problem_responses, quiet_errors
@@ -60,6 +60,9 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(invitations.public, prefix="/api/v1", responses=problem_responses(400, 409, 410, 422))
     # No bearer token: the provider's signature on each request is the authentication.
     app.include_router(inbound.router, prefix="/api/v1", responses=problem_responses(400, 401, 404, 413, 503))
+
+    # The browser app at / (pages, static files), on the same services.
+    web.install(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -1,0 +1,161 @@
+"""Fixtures of the browser tests: Postroom served over HTTP on loopback, and a real headless Chromium.
+
+Chromium is Debian's ``chromium`` package, launched by executable path through Playwright (no browser
+download: ``make test`` installs the package like Dovecot). One browser per pytest-xdist worker; one
+fresh context (cookies, storage) per test. ``shot(page, name)`` saves a screenshot under
+``tests/web/screenshots/`` (ignored by git) for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from postroom.api.app import create_app
+from postroom.service import Service
+from postroom.store.models import Role
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+PASSWORD = "correct horse battery"
+
+
+def find_chromium() -> str | None:
+    configured = os.environ.get("POSTROOM_TEST_CHROMIUM")
+    if configured:
+        return configured
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@dataclass
+class LiveServer:
+    """Postroom's HTTP app served by uvicorn in a thread of the test process."""
+
+    service: Service
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve(service: Service) -> LiveServer:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(service), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="live-http")
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test HTTP server did not start")
+        time.sleep(0.02)
+    return LiveServer(service, f"http://127.0.0.1:{port}", server, thread)
+
+
+@pytest.fixture
+def live(service: Service) -> Iterator[LiveServer]:
+    """The app of a fresh service (SQLite, workers started) at ``live.url``."""
+    server = serve(service)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Chromium is missing: CI must run the browser tests (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium): browser tests skipped")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: playwright_api.Browser) -> Iterator[playwright_api.Page]:
+    context = browser.new_context(viewport={"width": 1360, "height": 860})
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    errors: list[str] = []
+    # A page that breaks its own CSP or throws is a defect: collected and checked after the test.
+    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    context.close()
+    unexpected = [e for e in errors if not _expected_console_error(e)]
+    assert not unexpected, f"the browser reported errors: {unexpected}"
+
+
+def _expected_console_error(text: str) -> bool:
+    # Failed loads the test provokes on purpose (a 4xx page, blocked remote content) are not the app's errors.
+    return "Failed to load resource" in text or "net::ERR_BLOCKED" in text
+
+
+@pytest.fixture
+def shot() -> Callable[[playwright_api.Page, str], Path]:
+    SCREENSHOTS.mkdir(exist_ok=True)
+
+    def take(page: playwright_api.Page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def make_user(service: Service) -> Callable[..., int]:
+    """Create a user with :data:`PASSWORD` and return its id."""
+
+    def make(email: str, name: str = "", role: Role = Role.AGENT) -> int:
+        with service.db.write() as session:
+            user = service.users.create(session, email, name=name or email.split("@")[0], role=role, password=PASSWORD)
+            return user.id
+
+    return make
+
+
+def sign_in(page: playwright_api.Page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.fixture
+def admin_page(page: playwright_api.Page, live: LiveServer, make_user: Callable[..., int]) -> playwright_api.Page:
+    """A browser signed in as an administrator (``admin@example.test``) on ``live``."""
+    make_user("admin@example.test", "Ada Admin", Role.ADMIN)
+    sign_in(page, live.url, "admin@example.test")
+    return page
+
+
+@pytest.fixture
+def agent_page(page: playwright_api.Page, live: LiveServer, make_user: Callable[..., int]) -> playwright_api.Page:
+    """A browser signed in as an agent (``agent@example.test``) on ``live``."""
+    make_user("agent@example.test", "Alan Agent", Role.AGENT)
+    sign_in(page, live.url, "agent@example.test")
+    return page
