@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from postroom.web.deps import csrf_protected
 from postroom.web.session import CsrfRefused, Forbidden, LoginRequired
 from postroom.web.templating import STATIC_DIR, render
-from postroom.web.views import auth, conversations
+from postroom.web.views import ROUTERS
 
 # No inline script or style anywhere, no plug-ins, no framing of our pages by others. Mail HTML is shown
 # in a sandboxed frame served by a view of its own, with a policy of its own (see views/mail_frames).
@@ -34,8 +34,8 @@ _API_PREFIXES = ("/api/", "/docs", "/redoc", "/openapi.json", "/health")
 def install(app: FastAPI) -> None:
     """Add the web app's routes, static files, security headers and error pages to ``app``."""
     protected = [Depends(csrf_protected)]
-    app.include_router(auth.router, dependencies=protected, include_in_schema=False)
-    app.include_router(conversations.router, dependencies=protected, include_in_schema=False)
+    for router in ROUTERS:
+        app.include_router(router, dependencies=protected, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.middleware("http")
