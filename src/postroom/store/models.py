@@ -638,6 +638,18 @@ class Mention(Base):
     seen_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class ConversationRead(Base):
+    """When a user last read a conversation: it is unread for them when a customer wrote after that."""
+
+    __tablename__ = "conversation_reads"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Activity(Base):
     """One change of a conversation (status, assignee, team, priority, tags, note…), for its timeline."""
 
