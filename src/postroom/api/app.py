@@ -20,6 +20,7 @@ from postroom.api.routes import (
     customers,
     inbound,
     invitations,
+    mentions,
     raw_messages,
     teams,
     users,
@@ -47,6 +48,8 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(conversations.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
     # Every user reads teams; their changes check the admin role route by route.
     app.include_router(teams.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
+    # Every user's own mentions in notes.
+    app.include_router(mentions.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
     # The CRM is the team's: every user reads and changes contacts and customers.
     app.include_router(contacts.router, prefix="/api/v1", dependencies=signed_in, responses=errors)
     app.include_router(customers.router, prefix="/api/v1", dependencies=signed_in, responses=errors)

@@ -216,3 +216,19 @@ class ConversationOut(ConversationSummaryOut):
     messages: list[MessageOut] = Field(description="Mail in and out, and notes, in order.")
     activities: list[ActivityOut]
     timeline: list[TimelineEntryOut] = Field(description="Messages, notes and activity entries, in order.")
+
+
+# -- mentions ------------------------------------------------------------------------------------
+
+
+class MentionOut(BaseModel):
+    """A note that names you: ``conversation_id`` to open, ``excerpt`` of the note, ``seen_at`` once seen."""
+
+    id: int
+    conversation_id: int
+    message_id: int
+    author_id: int | None
+    author: str
+    excerpt: str
+    created_at: datetime
+    seen_at: datetime | None
