@@ -25,7 +25,7 @@ PUBLIC = re.compile(r"^(/health|/api/v1/auth/token|/api/v1/invitations/accept|/a
 ADMIN_ONLY = re.compile(
     r"^/api/v1/(connections|raw-messages|users(?!/me$)|invitations(?!/accept$))(/.*)?$|^/api/v1/tokens/\{token_id\}$"
 )
-AGENT_ALLOWED = re.compile(r"^/api/v1/(conversations|attachments|users/me$|tokens$)")
+AGENT_ALLOWED = re.compile(r"^/api/v1/(conversations|attachments|mentions|users/me$|tokens$)")
 
 
 @pytest.fixture
