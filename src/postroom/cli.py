@@ -19,6 +19,8 @@ from postroom.errors import PostroomError
 from postroom.settings import Settings
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from postroom.service import Service
 
 app = typer.Typer(help="Postroom: an email channel for support teams.", no_args_is_help=True, add_completion=False)
@@ -84,6 +86,23 @@ class _ShutdownSignals:
         self.on_request()
 
 
+def http_config(service: Service, host: str, port: int) -> uvicorn.Config:
+    """The HTTP server of ``postroom serve``: the API and the web app of ``service``."""
+    import uvicorn
+
+    from postroom.api.app import create_app
+
+    return uvicorn.Config(
+        create_app(service),
+        host=host,
+        port=port,
+        log_level="warning",
+        # Only these proxies may say who the client is (sign-in throttling counts per client address).
+        proxy_headers=True,
+        forwarded_allow_ips=service.settings.trusted_proxies,
+    )
+
+
 @app.command()
 def serve(
     no_workers: Annotated[
@@ -94,7 +113,6 @@ def serve(
     """Start the API (and, unless --no-workers, read mailboxes, process mail and send replies)."""
     import uvicorn
 
-    from postroom.api.app import create_app
     from postroom.api.tokens import create_token, has_tokens
 
     service = _service()
@@ -126,7 +144,7 @@ def serve(
     if listener is not None:
         typer.echo(f"SMTP listener for forwarding on {listener.host}:{listener.port}")
     typer.echo(f"Postroom listening on http://{host}:{port} (API docs at /docs)")
-    server = uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(http_config(service, host, port))
 
     def stop_serving() -> None:
         # A signal outside uvicorn's own handlers (before it took them over): it starts, sees this and stops.

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     invitation_hours: float = Field(default=72.0, gt=0, le=24 * 366)
     """``POSTROOM_INVITATION_HOURS`` — how long an invitation link works (once). Default 72 hours."""
 
+    trusted_proxies: str = "127.0.0.1"
+    """``POSTROOM_TRUSTED_PROXIES`` — comma-separated addresses (or networks, or ``*``) of reverse proxies whose
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers are believed. The client address they give is the one
+    failed sign-ins are counted for, and the scheme decides whether session cookies are Secure. Default
+    ``127.0.0.1``: a proxy on the same machine. Requests from any other address keep their own address."""
+
     session_hours: float = Field(default=168.0, gt=0, le=24 * 366)
     """``POSTROOM_SESSION_HOURS`` — how long a browser session lasts after signing in at ``/login``.
     Default 168 hours (a week); signing out, disabling the user or revoking the session ends it sooner."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from postroom.api.app import create_app
+from postroom.cli import http_config
 from postroom.service import Service
 from postroom.store.models import Role
 
@@ -60,7 +60,9 @@ def serve(service: Service) -> LiveServer:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(service), log_level="warning", lifespan="off")
+    # The configuration `postroom serve` uses (proxy headers included); the socket is bound here.
+    config = http_config(service, "127.0.0.1", port)
+    config.lifespan = "off"
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="live-http")
     thread.start()
