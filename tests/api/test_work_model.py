@@ -11,14 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from test_attachment_download import _mail_with_file
-from test_conversations_api import Desk
 
 from postroom.api.tokens import create_token
 from postroom.pipeline.context import Event
 from postroom.service import Service
 from postroom.store.models import Conversation, Outbox, Role, User
 from postroom.testing.mails import make_mail
-from support import Api
+from support import Api, Desk
 
 
 def add_user(service: Service, name: str, email: str, *, role: Role = Role.AGENT, **more: Any) -> int:
@@ -332,3 +331,19 @@ def test_teams_admin_changes_and_everyone_reads(work: Work) -> None:
     assert api.client.patch(f"/api/v1/connections/{cid}", json={"grouping": "subject"}).status_code == 422
     assert api.client.delete(f"/api/v1/teams/{team['id']}").status_code == 204
     assert api.get(f"/connections/{cid}")["team_id"] is None
+
+
+def test_an_upload_far_over_the_limit_is_refused_before_it_is_read(work: Work) -> None:
+    work.desk.deliver(make_mail("Send me the file"))
+    [conversation] = work.api.conversations()
+    work.api.client.patch(f"/api/v1/connections/{work.desk.connection['id']}", json={"max_attachment_bytes": 1000})
+    url = f"/api/v1/conversations/{conversation['id']}/messages"
+    # Declared 3 MB against a 1 KB limit: answered from the headers alone.
+    huge = b"x" * (3 * 1024 * 1024)
+    response = work.ann_client.post(url, data={"text": "x"}, files=[("files", ("huge.bin", huge, "text/plain"))])
+    assert response.status_code == 413 and "limit of 1000 bytes" in response.text
+    # Just over the limit, within the form allowance: the spooled sizes are counted before any file is read.
+    response = work.ann_client.post(url, data={"text": "x"}, files=[("files", ("a.bin", b"y" * 1001, "text/plain"))])
+    assert response.status_code == 413 and "1001 bytes" in response.text
+    with work.service.db.read() as session:
+        assert session.scalars(select(Outbox)).all() == []

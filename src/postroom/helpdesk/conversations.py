@@ -321,6 +321,15 @@ class ConversationService:
 
     # -- replying ------------------------------------------------------------------------------
 
+    def attachment_limit(self, session: Session, conversation_id: int) -> int:
+        """The most bytes of files one reply in this conversation may carry (its connection's
+        ``max_attachment_bytes``): checked on uploads before they are read into memory."""
+        conversation = self.get(session, conversation_id)
+        connection = session.get(Connection, conversation.connection_id) if conversation.connection_id else None
+        if connection is None:
+            raise InvalidSetting("conversation_id", "this conversation has no connection to reply from")
+        return connection.max_attachment_bytes
+
     def reply(
         self,
         session: Session,

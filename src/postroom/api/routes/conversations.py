@@ -185,7 +185,17 @@ async def reply(conversation_id: int, request: Request, service: ServiceDep, pri
     overrides the name the signature shows."""
     uploads: list[Upload] = []
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        limit = await run_in_threadpool(_attachment_limit, service, conversation_id)
+        # A body far over the limit is refused before it is parsed; the parser spools files to disk, and
+        # their sizes are checked before any is read into memory.
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(AttachmentsTooLarge(int(declared), limit)))
         form = await request.form()
+        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        total = sum(upload.size or 0 for upload in files)
+        if total > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(AttachmentsTooLarge(total, limit)))
         fields: dict[str, Any] = {}
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
@@ -206,6 +216,15 @@ async def reply(conversation_id: int, request: Request, service: ServiceDep, pri
     return await run_in_threadpool(
         _reply, service, principal.user_id, principal.name or principal.email, conversation_id, body, uploads
     )
+
+
+# What a multipart reply may carry besides its files (the text, addresses, part headers).
+FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+def _attachment_limit(service: Service, conversation_id: int) -> int:
+    with service.db.read() as session:
+        return service.conversations.attachment_limit(session, conversation_id)
 
 
 def _reply(
