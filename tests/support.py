@@ -16,11 +16,12 @@ from fastapi.testclient import TestClient
 
 from postroom.api.app import create_app
 from postroom.api.tokens import create_token
+from postroom.channels.sink import MailboxSink
 from postroom.channels.supervisor import SupervisorPolicy
 from postroom.jobs.outbox import OutboxLimits, RetryPolicy
 from postroom.pipeline.runner import RunnerLimits
 from postroom.service import Policies, Service
-from postroom.sources.base import Source
+from postroom.sources.base import FetchedMail, ImapCursor, Source
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.smtp import SmtpTestServer
 
@@ -110,6 +111,35 @@ class Api:
             timeout,
         )
         return result
+
+
+DESK_CONNECTION: dict[str, Any] = {
+    "name": "Support",
+    "address": "support@example.test",
+    "password": "pw",
+    "imap_server": "imap.example.test",
+    "smtp_server": "smtp.example.test",
+    "email_name": "Example Support",
+}
+
+
+class Desk:
+    """An API with one connection (``DESK_CONNECTION``), into whose mailbox mail is delivered as a source would."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.connection = api.post("/connections", DESK_CONNECTION, expect=201)
+        mailbox_id = self.connection["mailboxes"][0]["id"]
+        self.sink = MailboxSink(api.service.db, self.connection["id"], mailbox_id, on_stored=lambda n: None)
+        self.uid = 0
+
+    def deliver(self, *raws: bytes) -> None:
+        mails = []
+        for raw in raws:
+            self.uid += 1
+            mails.append(FetchedMail(uid=self.uid, raw=raw))
+        self.sink.store(mails, ImapCursor(1, self.uid))
+        self.api.service.pipeline.drain()
 
 
 def connection_body(dovecot: DovecotServer, user: MailUser, smtp: SmtpTestServer, **overrides: Any) -> dict[str, Any]:

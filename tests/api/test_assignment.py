@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from test_conversations_api import Desk
 from test_work_model import add_user
 
 from postroom.pipeline.context import Event
@@ -19,7 +18,7 @@ from postroom.service import Service
 from postroom.sources.base import FetchedMail, ImapCursor
 from postroom.store.models import Activity, Availability, Conversation, RawMessage, Team, User
 from postroom.testing.mails import make_mail
-from support import Api
+from support import Api, Desk
 
 
 class Routed:

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from urllib.parse import unquote
 
 import pytest
-from test_conversations_api import Desk
 
 from postroom.api.disposition import ascii_fallback, clean_filename, content_disposition
 from postroom.service import Service
 from postroom.store.models import Attachment
-from support import Api
+from support import Api, Desk
 
 PDF = b"%PDF-1.4 a small file"
 _FALLBACK = re.compile(r'filename="([^"]*)"')

@@ -4,43 +4,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from postroom.channels.sink import MailboxSink
 from postroom.service import Service
-from postroom.sources.base import FetchedMail, ImapCursor
 from postroom.testing.mails import make_mail
-from support import Api
-
-BODY: dict[str, Any] = {
-    "name": "Support",
-    "address": "support@example.test",
-    "password": "pw",
-    "imap_server": "imap.example.test",
-    "smtp_server": "smtp.example.test",
-    "email_name": "Example Support",
-}
-
-
-class Desk:
-    """An API with one connection, into whose mailbox mail is delivered as a source would."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self.connection = api.post("/connections", BODY, expect=201)
-        mailbox_id = self.connection["mailboxes"][0]["id"]
-        self.sink = MailboxSink(api.service.db, self.connection["id"], mailbox_id, on_stored=lambda n: None)
-        self.uid = 0
-
-    def deliver(self, *raws: bytes) -> None:
-        mails = []
-        for raw in raws:
-            self.uid += 1
-            mails.append(FetchedMail(uid=self.uid, raw=raw))
-        self.sink.store(mails, ImapCursor(1, self.uid))
-        self.api.service.pipeline.drain()
+from support import Api, Desk
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from test_conversations_api import Desk as ConversationsDesk
 
 from postroom.api.app import create_app
 from postroom.api.tokens import create_token
@@ -17,6 +16,7 @@ from postroom.service import Service
 from postroom.store.models import Role
 from postroom.testing.mails import make_mail
 from support import Api
+from support import Desk as ConversationsDesk
 
 
 class Desk(ConversationsDesk):

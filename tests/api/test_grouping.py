@@ -6,12 +6,11 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
-from test_conversations_api import Desk
 
 from postroom.service import Service
 from postroom.store.models import RawMessage, RawStatus
 from postroom.testing.mails import make_mail
-from support import Api
+from support import Api, Desk
 
 ADA = "Ada <ada@customer.example>"
 

@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from test_attachment_download import PDF, _mail_with_file
-from test_conversations_api import Desk
 
 from postroom.api.tokens import LastUsedRecorder, UsagePolicy, VerifiedToken, create_token
 from postroom.service import Service
 from postroom.store.models import ApiToken, Role, utcnow
-from support import Api, wait_until
+from support import Api, Desk, wait_until
 
 # A read answers in a few milliseconds; the budget leaves room for a slow test machine, not for a wait.
 FAST_ENOUGH = 0.3

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from test_conversations_api import Desk
 
 from postroom.service import Service
 from postroom.store.models import Message
-from support import Api
+from support import Api, Desk
 
 NEWSLETTER = (
     b"From: Shop <news@shop.example>\r\nTo: support@example.test\r\nSubject: Sale\r\n"

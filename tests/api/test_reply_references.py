@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from test_conversations_api import Desk
 
 from postroom.service import Service
 from postroom.testing.mails import make_mail
-from support import Api
+from support import Api, Desk
 
 
 @pytest.fixture
