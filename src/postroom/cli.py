@@ -143,7 +143,7 @@ def serve(
         service.start_workers()
     if listener is not None:
         typer.echo(f"SMTP listener for forwarding on {listener.host}:{listener.port}")
-    typer.echo(f"Postroom listening on http://{host}:{port} (API docs at /docs)")
+    typer.echo(f"Postroom listening on http://{host}:{port} (sign in at /login, API docs at /docs)")
     server = uvicorn.Server(http_config(service, host, port))
 
     def stop_serving() -> None:
