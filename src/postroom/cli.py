@@ -86,6 +86,9 @@ class _ShutdownSignals:
         self.on_request()
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 def http_config(service: Service, host: str, port: int) -> uvicorn.Config:
     """The HTTP server of ``postroom serve``: the API and the web app of ``service``."""
     import uvicorn
@@ -100,6 +103,8 @@ def http_config(service: Service, host: str, port: int) -> uvicorn.Config:
         # Only these proxies may say who the client is (sign-in throttling counts per client address).
         proxy_headers=True,
         forwarded_allow_ips=service.settings.trusted_proxies,
+        # Open pages hold event streams that never end by themselves: a shutdown closes them after this.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

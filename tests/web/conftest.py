@@ -51,6 +51,8 @@ class LiveServer:
     thread: threading.Thread
 
     def stop(self) -> None:
+        # Without waiting for open responses: a page's event stream (GET /events) never finishes by itself.
+        self.server.force_exit = True
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
