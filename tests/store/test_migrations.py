@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
+from postroom.helpdesk.search import conversations_matching
 from postroom.store.db import Database
 from postroom.store.migrate import current_revision, downgrade, head_revision, upgrade
-from postroom.store.models import Base
+from postroom.store.models import Base, Conversation
 from postroom.store.search_index import is_search_object
 
 
@@ -227,5 +228,81 @@ def test_the_team_migration_keeps_every_row_and_gives_old_tokens_to_an_administr
         with database.engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM mailboxes")).scalar_one() == 1
             assert connection.execute(text("SELECT count(*) FROM messages")).scalar_one() == 1
+    finally:
+        database.dispose()
+
+
+def test_the_search_key_migration_keeps_every_document_and_downgrades(db_url: str) -> None:
+    """0008 re-keys SQLite's message documents by conversation (PostgreSQL: unchanged); search finds the same."""
+    database = Database(db_url)
+    try:
+        upgrade(database, "0007")
+        with database.engine.begin() as connection:
+            conversations = [
+                connection.execute(
+                    text(
+                        "INSERT INTO conversations (subject, description, status, priority, created_at, updated_at,"
+                        " last_message_at, last_activity_at) VALUES (:s, '', 'open', 'normal', '2026-01-01',"
+                        " '2026-01-01', '2026-01-01', :at) RETURNING id"
+                    ),
+                    {"s": subject, "at": f"2026-01-0{n + 1}"},
+                ).scalar_one()
+                for n, subject in enumerate(("First", "Second"))
+            ]
+            sqlite = connection.dialect.name == "sqlite"
+            for conversation_id, body in zip(
+                conversations * 2, ("walrus one", "walrus two", "narwhal", "gone"), strict=True
+            ):
+                message_id = connection.execute(
+                    text(
+                        'INSERT INTO messages (conversation_id, direction, author, from_email, from_name, "to", cc,'
+                        ' reply_to, subject, "references", text, html, reply_text, signature, quoted_text,'
+                        " classification, headers, delivery_detail, degraded_reason, created_at) VALUES (:c, 'in',"
+                        " '', 'a@b.test', '', '[]', '[]', '[]', '', '[]', :t, '', '', '', '', '{}', '[]', '', '',"
+                        " '2026-01-01') RETURNING id"
+                    ),
+                    {"c": conversation_id, "t": body},
+                ).scalar_one()
+                # A document as revision 0006 writes it.
+                connection.execute(
+                    text(
+                        "INSERT INTO message_search (rowid, body, conversation_id) VALUES (:m, :t, :c)"
+                        if sqlite
+                        else "INSERT INTO message_search (message_id, conversation_id, document)"
+                        " VALUES (:m, :c, to_tsvector('simple', :t))"
+                    ),
+                    {"m": message_id, "c": conversation_id, "t": body},
+                )
+        upgrade(database)
+
+        def found(q: str) -> dict[int, list[int]]:
+            with database.read() as session:
+                return {
+                    probe: list(
+                        session.scalars(
+                            select(Conversation.id)
+                            .where(conversations_matching(session, q, probe))
+                            .order_by(Conversation.last_activity_at.desc())
+                        )
+                    )
+                    for probe in (1, 100)
+                }
+
+        first, second = conversations
+        assert found("walrus") == {1: [second, first], 100: [second, first]}
+        assert found("narwhal") == {1: [first], 100: [first]}
+        with database.engine.begin() as connection:
+            connection.execute(text("DELETE FROM messages WHERE text = 'gone'"))  # its document goes with it
+        assert found("gone") == {1: [], 100: []}
+        downgrade(database, "0007")
+        if database.engine.dialect.name == "sqlite":
+            with database.engine.connect() as connection:
+                rows = connection.execute(
+                    text("SELECT rowid, conversation_id FROM message_search ORDER BY rowid")
+                ).all()
+                messages = connection.execute(text("SELECT id, conversation_id FROM messages ORDER BY id")).all()
+            assert [tuple(r) for r in rows] == [tuple(m) for m in messages]
+        upgrade(database)
+        assert found("walrus two") == {1: [second], 100: [second]}
     finally:
         database.dispose()

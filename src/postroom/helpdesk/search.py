@@ -10,6 +10,7 @@ syntax: such characters separate words, as they do in the indexed text.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 from postroom.store.db import SqlCursor
 from postroom.store.models import Contact, ContactAddress, Conversation, Message
 from postroom.store.search_index import (
+    CONVERSATION_SHIFT,
     DELETE_CONTACT,
     INSERT_CONTACT,
     INSERT_MESSAGE,
@@ -93,37 +95,39 @@ def tsquery(terms: list[Term]) -> str:
     return " & ".join(f"({one(t)})" for t in terms)
 
 
-# How many matching messages a search collects before it calls a query common (see
-# :func:`conversations_matching`): fewer, and their conversations are fetched and the list is cut from
-# them; as many, and the list walks its own order testing each conversation instead. Per database, from
-# bench/bench_search.py at 100,000 conversations: PostgreSQL tests a conversation in microseconds (its
-# few documents through an index), FTS5 a message in time that grows with the word's list (a seek in
-# it), so on SQLite a word must be much more frequent before walking the list beats collecting.
-MATCH_PROBE: dict[str, int] = {"postgresql": 2_000, "sqlite": 20_000}
+# How many matches a search collects before it calls a query common (see :func:`conversations_matching`):
+# fewer, and their conversations are fetched and the list is cut from them; as many, and the list walks
+# its own order testing each conversation instead. Per database, from bench/bench_search.py at 100,000
+# conversations: PostgreSQL counts messages and tests a conversation in microseconds (its few documents
+# through an index); SQLite counts conversations (its probe yields them, search_index.sqlite_message_key)
+# and an FTS5 test costs a fraction of a millisecond (it parses the query and looks each word up in every
+# segment of the index anew), so the walk only wins there for a word in more than ~15,000 conversations
+# (measured: 11,500 collect faster, 24,000 walk faster).
+MATCH_PROBE: dict[str, int] = {"postgresql": 2_000, "sqlite": 15_000}
 
 
 _MESSAGE_SEARCH = table("message_search", column("rowid"), column("conversation_id"), column("document"))
 
 
 def _message_matches(query: str, dialect: str) -> TextClause:
-    # Message ids only: FTS5 answers them from its index without reading each document's row.
+    # PostgreSQL: message ids. SQLite: conversation ids, from the rowids alone (FTS5 answers them from its
+    # index without reading a document's row; search_index.sqlite_message_key), each once: they come in
+    # rowid order, so one conversation's matches are together.
     if dialect == "postgresql":
         return text(
             "SELECT message_id FROM message_search WHERE document @@ to_tsquery('simple', :search_q) LIMIT :search_n"
         ).bindparams(bindparam("search_q", query))
-    return text("SELECT rowid FROM message_search WHERE message_search MATCH :search_q LIMIT :search_n").bindparams(
-        bindparam("search_q", query)
-    )
+    return text(
+        "SELECT DISTINCT rowid >> :search_shift FROM message_search WHERE message_search MATCH :search_q"
+        " LIMIT :search_n"
+    ).bindparams(bindparam("search_q", query), bindparam("search_shift", CONVERSATION_SHIFT))
 
 
-def _message_conversations(query: str, dialect: str) -> TextClause:
-    if dialect == "postgresql":
-        return text(
-            "SELECT DISTINCT conversation_id FROM message_search WHERE document @@ to_tsquery('simple', :search_q)"
-        ).bindparams(bindparam("search_q", query))
-    return text("SELECT DISTINCT conversation_id FROM message_search WHERE message_search MATCH :search_q").bindparams(
-        bindparam("search_q", query)
-    )
+def _message_conversations(query: str) -> TextClause:
+    # PostgreSQL only: on SQLite the probe's rowids are the conversations (search_index.sqlite_message_key).
+    return text(
+        "SELECT DISTINCT conversation_id FROM message_search WHERE document @@ to_tsquery('simple', :search_q)"
+    ).bindparams(bindparam("search_q", query))
 
 
 # A prefix FTS5 cannot look up in its index is expanded to the words it stands for (below); one that
@@ -132,32 +136,34 @@ MAX_PREFIX_WORDS = 64
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
-def _fts5_expanded(session: Session, terms: list[Term]) -> str | None:
-    """The FTS5 query with its prefix spelt out as the words it stands for; None when no message can match.
+def _fts5_expanded(session: Session, terms: list[Term]) -> str:
+    """The FTS5 query with its prefix spelt out as the words it stands for.
 
     FTS5 answers a prefix (``invoice*``) by merging the lists of every indexed word that starts with it
     before it returns a row, and does that anew for every query, however few rows it is restricted to:
-    for a common word that is milliseconds per tested message, and the whole match set for the probe.
-    The words themselves (from ``message_search_vocab``) it reads incrementally, with a seek in each
-    list. Only ASCII prefixes are expanded: the tokenizer folds other letters (diacritics), and the
-    vocabulary holds the folded words, so a non-ASCII prefix would not find its words there.
+    for a common word that is milliseconds per tested conversation. The words themselves come from
+    ``message_search_vocab``, which reads the whole list of each word it returns (to count it): the
+    prefix itself is therefore always an alternative, unread (a word no message holds matches nothing),
+    and only the longer words are looked up, from ``prefix0`` on (no word character sorts below ``0``),
+    so that ``invoice`` costs the lists of ``invoices`` and ``invoiced``, not its own. Only ASCII
+    prefixes are expanded: the tokenizer folds other letters (diacritics), and the vocabulary holds the
+    folded words, so a non-ASCII prefix would not find its words there.
     """
     last = terms[-1]
     prefix = last.words[-1]
     if not last.prefix or not _ASCII_WORD.fullmatch(prefix):
         return fts5_query(terms)
-    # Every word that starts with ``prefix`` sorts between it and the prefix with its last letter advanced.
+    # Every longer word that starts with ``prefix`` sorts between ``prefix0`` and the prefix with its
+    # last letter advanced.
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    found = session.scalars(
+    longer = session.scalars(
         text("SELECT term FROM message_search_vocab WHERE term >= :low AND term < :high LIMIT :n"),
-        {"low": prefix, "high": upper, "n": MAX_PREFIX_WORDS + 1},
+        {"low": prefix + "0", "high": upper, "n": MAX_PREFIX_WORDS},
     ).all()
-    if len(found) > MAX_PREFIX_WORDS:
+    if len(longer) >= MAX_PREFIX_WORDS:
         return fts5_query(terms)
-    if not found:
-        return None
     head = " ".join(last.words[:-1])
-    alternatives = " OR ".join(f'"{head} {word}"' if head else f'"{word}"' for word in found)
+    alternatives = " OR ".join(f'"{head} {word}"' if head else f'"{word}"' for word in [prefix, *longer])
     return " AND ".join([*(fts5_query([t]) for t in terms[:-1]), f"({alternatives})"])
 
 
@@ -189,16 +195,16 @@ def _message_exists(query: str, dialect: str) -> ColumnElement[bool]:
             )
             .offset(0)
         )
-    # FTS5 filters an UNINDEXED column only after the whole MATCH; a rowid equality it pushes into the
-    # match itself (a seek in each term's doclist). So: the conversation's messages (their index), then
-    # MATCH restricted to each message's rowid.
+    # The conversation's documents are one rowid range (search_index.sqlite_message_key), which FTS5 pushes
+    # into the match itself: one seek in each word's list, no row read, no join through messages.
+    key = _MESSAGE_SEARCH.c.rowid
     return exists(
         select(literal_column("1"))
-        .select_from(Message)
-        .join(_MESSAGE_SEARCH, _MESSAGE_SEARCH.c.rowid == Message.id)
+        .select_from(_MESSAGE_SEARCH)
         .where(
-            Message.conversation_id == Conversation.id,
             literal_column("message_search").op("MATCH")(bindparam("search_q_x", query)),
+            key >= Conversation.id.op("<<")(CONVERSATION_SHIFT),
+            key < (Conversation.id + 1).op("<<")(CONVERSATION_SHIFT),
         )
     )
 
@@ -232,9 +238,10 @@ def conversations_matching(session: Session, q: str, probe: int | None = None) -
     first (fast for a rare word, but a word in most messages costs hundreds of thousands of index
     entries whatever the page) or test conversations in list order until the page is full (fast for a
     common word, but a rare one makes it test every conversation). So the engine is first asked for at
-    most ``probe`` matching messages (``MATCH_PROBE``): fewer came, and they are all there are, so the
-    condition is their conversations' ids (and those of the matching contacts'); as many, and the
-    conversations are tested one by one. Both shapes select the same conversations.
+    most ``probe`` matches (``MATCH_PROBE``; matching messages on PostgreSQL, conversations with one on
+    SQLite): fewer came, and they are all there are, so the condition is their conversations' ids (and
+    those of the matching contacts'); as many, and the conversations are tested one by one. Both shapes
+    select the same conversations.
     """
     dialect = session.get_bind().dialect.name
     limit = MATCH_PROBE.get(dialect, MATCH_PROBE["sqlite"]) if probe is None else probe
@@ -242,16 +249,24 @@ def conversations_matching(session: Session, q: str, probe: int | None = None) -
     if not terms:
         return false()
     query = tsquery(terms) if dialect == "postgresql" else _fts5_expanded(session, terms)
-    if query is not None and len(session.scalars(_message_matches(query, dialect), {"search_n": limit}).all()) >= limit:
+    matches = session.scalars(_message_matches(query, dialect), {"search_n": limit}).all()
+    if len(matches) >= limit:
         return _tested(terms, dialect, query)
     of_contacts = session.scalars(
         select(Conversation.id).where(Conversation.contact_id.in_(_contact_ids(terms, dialect))).limit(limit)
     ).all()
     if len(of_contacts) >= limit:
         return _tested(terms, dialect, query)
-    found = session.scalars(_message_conversations(query, dialect)).all() if query is not None else []
-    ids = sorted({*found, *of_contacts})
-    return Conversation.id.in_(ids) if ids else false()
+    if dialect == "postgresql":
+        found = session.scalars(_message_conversations(query)).all() if matches else []
+        ids = sorted({*found, *of_contacts})
+        return Conversation.id.in_(ids) if ids else false()
+    ids = sorted({*matches, *of_contacts})
+    if not ids:
+        return false()
+    # One parameter however many ids (SQLite refuses more than 32,766), read back by SQLite's JSON functions.
+    listed = select(column("value", Integer)).select_from(func.json_each(bindparam("search_ids", json.dumps(ids))))
+    return Conversation.id.in_(listed)
 
 
 # -- keeping the index in step (inside the transaction that writes the row) ---------------------------

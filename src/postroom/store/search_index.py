@@ -4,8 +4,9 @@ Two tables, created by migration 0006 in each database's own engine and kept out
 virtual table is not something SQLAlchemy's metadata can describe, nor Alembic compare):
 
 - ``message_search``: one document per message (subject, sender's name and address, the whole text with
-  what it quotes). SQLite: an FTS5 table whose rowid is the message id; PostgreSQL: ``message_id`` and a
-  ``tsvector`` under a GIN index.
+  what it quotes). SQLite: an FTS5 table whose rowid is :func:`sqlite_message_key` (the conversation id in
+  the high bits, the message id in the low ones: migration 0007); PostgreSQL: ``message_id``,
+  ``conversation_id`` and a ``tsvector`` under a GIN index.
 - ``contact_search``: one document per contact (name, address and further addresses), rewritten when the
   contact changes, so that a renamed contact is found under its new name in all its conversations.
 
@@ -54,9 +55,7 @@ def is_search_object(name: str | None) -> bool:
 
 # Table shapes for building statements only; never created from here (see migration 0006).
 _shapes = MetaData()
-_SQLITE_MESSAGES = Table(
-    MESSAGE_SEARCH, _shapes, Column("rowid", Integer), Column("body", Text), Column("conversation_id", Integer)
-)
+_SQLITE_MESSAGES = Table(MESSAGE_SEARCH, _shapes, Column("rowid", Integer), Column("body", Text))
 _SQLITE_CONTACTS = Table(CONTACT_SEARCH, _shapes, Column("rowid", Integer), Column("body", Text))
 _pg_shapes = MetaData()
 _PG_MESSAGES = Table(
@@ -76,12 +75,25 @@ def _pg_vector() -> ClauseElement:
     return func.to_tsvector(_SIMPLE, bindparam("body", type_=Text))
 
 
+# FTS5 answers a rowid, and a range of rowids, from its index alone (a column only by reading each matching
+# document's row): with the conversation in the high bits, a search's matches are conversation ids as they
+# come out of the index, and one conversation's matches are one rowid range (helpdesk.search). 32 bits for
+# the message id, which only has to be unique within its conversation; 31 for the conversation.
+CONVERSATION_SHIFT = 32
+
+
+def sqlite_message_key(conversation_id: int, message_id: int) -> int:
+    """The rowid of a message's document in SQLite's ``message_search``."""
+    return (conversation_id << CONVERSATION_SHIFT) | message_id
+
+
 # Prepared statements per dialect (``store.db.Prepared``): parameters ``id`` and ``body`` (and a message's
 # ``conversation_id``: kept in the index so that a search needs no join through 500,000 messages; whatever
-# ever moves messages between conversations must move their documents too).
+# ever moves messages between conversations must move their documents too, and on SQLite re-key them).
 INSERT_MESSAGE: dict[str, ClauseElement] = {
     "sqlite": insert(_SQLITE_MESSAGES).values(
-        rowid=bindparam("id"), body=bindparam("body"), conversation_id=bindparam("conversation_id")
+        rowid=bindparam("conversation_id", type_=Integer).op("<<")(CONVERSATION_SHIFT).op("|")(bindparam("id")),
+        body=bindparam("body"),
     ),
     "postgresql": insert(_PG_MESSAGES).values(
         message_id=bindparam("id"), conversation_id=bindparam("conversation_id"), document=_pg_vector()
