@@ -27,6 +27,8 @@ from postroom.store.models import Role
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+# Assertions wait for the page up to this long (Playwright's default is 5 s; a loaded machine needs more).
+playwright_api.expect.set_options(timeout=15_000)
 PASSWORD = "correct horse battery"
 
 
@@ -100,7 +102,9 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser: playwright_api.Browser) -> Iterator[playwright_api.Page]:
     context = browser.new_context(viewport={"width": 1360, "height": 860})
-    context.set_default_timeout(10_000)
+    # Generous: a loaded CI machine may take seconds for a step; a passing step returns at once anyway.
+    context.set_default_timeout(30_000)
+    context.set_default_navigation_timeout(30_000)
     opened = context.new_page()
     errors: list[str] = []
     # A page that breaks its own CSP or throws is a defect: collected and checked after the test.
