@@ -29,6 +29,7 @@ from sqlalchemy import insert, text
 
 from postroom.api.app import create_app
 from postroom.api.tokens import create_token
+from postroom.cli import settle_heap
 from postroom.service import Service
 from postroom.settings import Settings
 from postroom.store.models import Contact, Conversation, Message, Team, TeamMember, User
@@ -243,6 +244,7 @@ def run(kind: str, args: argparse.Namespace) -> None:
                     text("SELECT team_id, assignee_id FROM conversations WHERE assignee_id IS NOT NULL LIMIT 1")
                 ).one()
             client = TestClient(create_app(service))
+            settle_heap()  # as postroom serve does before it serves
             client.headers["Authorization"] = f"Bearer {token}"
             cases = [
                 (f"search rare word ({RARE_WORD})", {"q": RARE_WORD}),

@@ -29,6 +29,7 @@ from sqlalchemy import text
 from bench_search import MEDIUM_WORD, RARE_WORD, database, fill
 from postroom.api.app import create_app
 from postroom.api.tokens import create_token
+from postroom.cli import settle_heap
 from postroom.helpdesk import listing
 from postroom.service import Service
 from postroom.settings import Settings
@@ -69,6 +70,7 @@ def run(kind: str, args: argparse.Namespace) -> None:
                 )
                 api_token = create_token(session, "bench api")
             client = TestClient(create_app(service))
+            settle_heap()  # as postroom serve does before it serves
             client.cookies.set(SESSION_COOKIE, token)
             first = client.get("/?view=all")
             assert first.status_code == 200, first.text[:500]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -89,6 +90,18 @@ class _ShutdownSignals:
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
+def settle_heap() -> None:
+    """Move every object made while starting (modules, the app, the service) out of the collector's sight.
+
+    Python's full collection walks every tracked object; with the app loaded that is some 170,000, and a
+    request that builds a few thousand objects (a search's matched ids) triggers one every few requests:
+    measured at 100,000 conversations, every eighth search took 200–290 ms instead of 70 (bench_search).
+    Objects made at startup live as long as the process, so they need not be scanned again (gc.freeze).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def http_config(service: Service, host: str, port: int) -> uvicorn.Config:
     """The HTTP server of ``postroom serve``: the API and the web app of ``service``."""
     import uvicorn
@@ -158,6 +171,7 @@ def serve(
     shutdown.on_request = stop_serving
     if shutdown.requested.is_set():
         stop_serving()
+    settle_heap()
     try:
         server.run()
     finally:
@@ -176,6 +190,7 @@ def worker() -> None:
     service = _service()
     shutdown = _ShutdownSignals()
     service.start_workers()
+    settle_heap()
     typer.echo(f"Postroom worker {service.worker_id} running")
     shutdown.requested.wait()
     shutdown.closing()
