@@ -100,15 +100,24 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser: playwright_api.Browser) -> Iterator[playwright_api.Page]:
+def page(browser: playwright_api.Browser, request: pytest.FixtureRequest) -> Iterator[playwright_api.Page]:
+    if "live" in request.fixturenames:
+        # The server first, so that it stops after the browser closed: pages poll, and a request cut off by a
+        # stopped server is not an error of the page under test.
+        request.getfixturevalue("live")
     context = browser.new_context(viewport={"width": 1360, "height": 860})
     # Generous: a loaded CI machine may take seconds for a step; a passing step returns at once anyway.
     context.set_default_timeout(30_000)
     context.set_default_navigation_timeout(30_000)
     opened = context.new_page()
     errors: list[str] = []
+
     # A page that breaks its own CSP or throws is a defect: collected and checked after the test.
-    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    def console(message: playwright_api.ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(f"{message.text} (at {message.location.get('url')})")
+
+    opened.on("console", console)
     opened.on("pageerror", lambda error: errors.append(str(error)))
     yield opened
     context.close()
