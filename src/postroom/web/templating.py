@@ -16,6 +16,7 @@ from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
 from postroom import __version__
+from postroom.helpdesk import mentions
 from postroom.service import Service
 from postroom.web.session import WebUser, csrf_value, ensure_csrf_cookie
 
@@ -75,7 +76,18 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> Response:
     service: Service = request.app.state.service
-    data: dict[str, Any] = {"user": user, "csrf": csrf_value(request), "nav": "", **(context or {})}
+    unseen = 0
+    if user is not None:
+        # The top bar's count of notes that name the user and that they have not seen (an indexed count).
+        with service.db.read() as session:
+            unseen = mentions.unseen_count(session, user.user_id)
+    data: dict[str, Any] = {
+        "user": user,
+        "csrf": csrf_value(request),
+        "nav": "",
+        "unseen_mentions": unseen,
+        **(context or {}),
+    }
     response = templates.TemplateResponse(request, name, data, status_code=status_code, headers=headers)
     ensure_csrf_cookie(request, response, service)
     return response

@@ -31,6 +31,7 @@ from starlette.datastructures import UploadFile
 from postroom.api.disposition import content_disposition
 from postroom.errors import Conflict, InvalidSetting, NotFound
 from postroom.helpdesk import conversation_page as pages
+from postroom.helpdesk import mentions
 from postroom.helpdesk.contacts import ContactService
 from postroom.helpdesk.conversations import AttachmentsTooLarge, Upload
 from postroom.helpdesk.delivery import RETRYABLE, retry_delivery
@@ -80,6 +81,8 @@ def conversation_page(request: Request, service: ServiceDep, user: UserDep, conv
             if session.get(Conversation, conversation_id) is None:
                 raise NotFound(f"no conversation {conversation_id}")
             mark_read(session, user.user_id, conversation_id)
+            # The notes naming this user in it are seen too.
+            mentions.mark_conversation_seen(session, user.user_id, conversation_id)
         with service.db.read() as session:
             context = _context(service, session, conversation_id)
     except NotFound:
