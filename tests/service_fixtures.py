@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,8 +13,22 @@ from postroom.settings import Settings
 from support import FAST, Api
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database at the head revision, made once per test process: a fresh service's database
+    starts as a copy of it instead of running every migration again (half a second each)."""
+    data_dir = tmp_path_factory.mktemp("migrated")
+    settings = Settings(
+        data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'postroom.db'}", smtp_bind="127.0.0.1:0"
+    )
+    service = Service(settings, FAST)
+    service.migrate()
+    service.close()
+    return data_dir / "postroom.db"
+
+
 @pytest.fixture
-def make_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+def make_service(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Callable[..., Service]]:
     """Build (and later close) a Postroom process on a fresh data dir; SQLite unless a URL is given."""
     made: list[Service] = []
 
@@ -25,7 +40,11 @@ def make_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
         data_dir: Path | None = None,
     ) -> Service:
         # Passing the data dir of an earlier service restarts "the same installation" (same key, same files).
+        fresh = data_dir is None
         data_dir = data_dir or tmp_path / f"data{len(made)}"
+        if fresh and database_url is None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(migrated_sqlite, data_dir / "postroom.db")
         settings = Settings(
             data_dir=data_dir,
             database_url=database_url or f"sqlite:///{data_dir / 'postroom.db'}",

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 import httpx
 from playwright.sync_api import Browser, Page
 from sqlalchemy import select
+from web_support import LiveServer, sign_in
 
-from conftest import LiveServer, sign_in
 from postroom.pipeline.context import Context, NamedStage
 from postroom.pipeline.default import DEFAULT_STAGES
 from postroom.service import Service

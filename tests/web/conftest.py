@@ -9,18 +9,12 @@ fresh context (cookies, storage) per test. ``shot(page, name)`` saves a screensh
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
+from web_support import PASSWORD, LiveServer, find_chromium, serve, sign_in
 
-from postroom.cli import http_config
 from postroom.service import Service
 from postroom.store.models import Role
 
@@ -29,53 +23,6 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 # Assertions wait for the page up to this long (Playwright's default is 5 s; a loaded machine needs more).
 playwright_api.expect.set_options(timeout=15_000)
-PASSWORD = "correct horse battery"
-
-
-def find_chromium() -> str | None:
-    configured = os.environ.get("POSTROOM_TEST_CHROMIUM")
-    if configured:
-        return configured
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-@dataclass
-class LiveServer:
-    """Postroom's HTTP app served by uvicorn in a thread of the test process."""
-
-    service: Service
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        # Without waiting for open responses: a page's event stream (GET /events) never finishes by itself.
-        self.server.force_exit = True
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def serve(service: Service) -> LiveServer:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    # The configuration `postroom serve` uses (proxy headers included); the socket is bound here.
-    config = http_config(service, "127.0.0.1", port)
-    config.lifespan = "off"
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="live-http")
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test HTTP server did not start")
-        time.sleep(0.02)
-    return LiveServer(service, f"http://127.0.0.1:{port}", server, thread)
 
 
 @pytest.fixture
@@ -152,14 +99,6 @@ def make_user(service: Service) -> Callable[..., int]:
             return user.id
 
     return make
-
-
-def sign_in(page: playwright_api.Page, base_url: str, email: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from playwright.sync_api import Page
+from web_support import PASSWORD, LiveServer, sign_in
 
-from conftest import PASSWORD, LiveServer, sign_in
 from postroom.helpdesk.connections import ConnectionInput
 from postroom.service import Service
 from postroom.store.models import Connection, ConnectionStatus, Role

@@ -8,8 +8,8 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page
 from sqlalchemy import select
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.api.tokens import create_token
 from postroom.channels.sink import MailboxSink
 from postroom.sources.base import FetchedMail, ImapCursor

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from inbox_support import announce_status_change, fill_imap_form, signing_in_smtp, wait_status
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.store.models import Connection
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.smtp import SmtpTestServer

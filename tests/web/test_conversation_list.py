@@ -10,8 +10,8 @@ import httpx
 import pytest
 from list_support import MailDesk, add_user, listed_ids, row, sign_in_agent
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.helpdesk import reads
 from postroom.web.views import conversations as list_view
 

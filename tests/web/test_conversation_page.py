@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 from conversation_support import PNG, customer_mail, html_mail, make_desk, open_conversation
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.helpdesk.reads import unread_ids
 from postroom.store.models import User
 from postroom.testing.smtp import SmtpTestServer

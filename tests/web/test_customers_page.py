@@ -9,8 +9,8 @@ from pathlib import Path
 from admin_support import desk
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.service import Service
 from postroom.store.models import Contact, Customer, CustomerDomain
 from postroom.testing.mails import make_mail

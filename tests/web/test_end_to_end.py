@@ -11,8 +11,8 @@ from pathlib import Path
 from conversation_support import received_mail, settled
 from inbox_support import dovecot_connection, signing_in_smtp, wait_status
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.mails import make_mail
 from postroom.testing.smtp import SmtpTestServer

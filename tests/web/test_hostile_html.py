@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conversation_support import PNG, html_mail, make_desk, open_conversation
 from playwright.sync_api import Page, Request, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.testing.smtp import SmtpTestServer
 
 

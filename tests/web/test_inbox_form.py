@@ -8,8 +8,8 @@ from pathlib import Path
 
 from inbox_support import make_connection
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.store.models import Connection
 
 

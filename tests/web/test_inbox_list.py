@@ -17,8 +17,8 @@ from inbox_support import (
     wait_status,
 )
 from playwright.sync_api import Page, expect
+from web_support import LiveServer, serve
 
-from conftest import LiveServer, serve
 from postroom.service import Service
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.smtp import SmtpTestServer

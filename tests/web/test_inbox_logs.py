@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from inbox_support import make_connection
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.channels.logs import ConnectionEventLog
 
 

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 from admin_support import desk, second_browser
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
+from web_support import LiveServer, sign_in
 
-from conftest import LiveServer, sign_in
 from postroom.store.models import Invitation, Outbox, User
 
 

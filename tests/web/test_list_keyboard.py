@@ -7,8 +7,8 @@ from pathlib import Path
 
 from list_support import MailDesk, listed_ids, row, sign_in_agent
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from support import wait_until
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from list_support import MailDesk, listed_ids, row, sign_in_agent
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.web.views import events
 from support import DESK_CONNECTION, wait_until
 

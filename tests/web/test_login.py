@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
+from web_support import PASSWORD, LiveServer, sign_in
 
-from conftest import PASSWORD, LiveServer, sign_in
 from postroom.store.models import Role
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from conversation_support import customer_mail, make_desk
 from playwright.sync_api import Page, expect
+from web_support import LiveServer, sign_in
 
-from conftest import LiveServer, sign_in
 from postroom.store.models import Role
 from postroom.testing.smtp import SmtpTestServer
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from admin_support import desk, failing_stage, quarantined
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.testing.mails import make_mail
 
 

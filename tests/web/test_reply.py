@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conversation_support import customer_mail, make_desk, open_conversation, received_mail
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.errors import Conflict, NotFound
 from postroom.helpdesk.delivery import retry_delivery
 from postroom.testing.smtp import SmtpTestServer

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from inbox_support import make_connection
 from playwright.sync_api import Page, expect
-
-from conftest import LiveServer
+from web_support import LiveServer
 
 
 def test_an_agent_gets_the_403_page_on_every_settings_page_and_no_settings_link(

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from conversation_support import customer_mail, make_desk, open_conversation, settled
 from playwright.sync_api import Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.helpdesk.teams import TeamService
 from postroom.testing.smtp import SmtpTestServer
 

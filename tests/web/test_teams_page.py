@@ -7,8 +7,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.store.models import Team, TeamMember
 
 

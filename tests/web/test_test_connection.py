@@ -9,8 +9,8 @@ from pathlib import Path
 
 from inbox_support import announce_status_change, dovecot_connection, signing_in_smtp, wait_status
 from playwright.sync_api import Locator, Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.testing.dovecot import DovecotServer, MailUser
 from postroom.testing.smtp import SmtpTestServer
 

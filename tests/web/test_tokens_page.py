@@ -9,8 +9,8 @@ from pathlib import Path
 from admin_support import bearer
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.api.tokens import create_token
 from postroom.store.models import ApiToken
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.helpdesk.users import ThrottlePolicy
 
 

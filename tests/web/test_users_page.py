@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 from admin_support import assignee_of, conversation_of, desk, second_browser
 from playwright.sync_api import Browser, Page, expect
+from web_support import LiveServer
 
-from conftest import LiveServer
 from postroom.store.models import Availability, Role, User
 
 
