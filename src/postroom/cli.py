@@ -190,7 +190,6 @@ def worker() -> None:
     service = _service()
     shutdown = _ShutdownSignals()
     service.start_workers()
-    settle_heap()
     typer.echo(f"Postroom worker {service.worker_id} running")
     shutdown.requested.wait()
     shutdown.closing()
